@@ -1,0 +1,276 @@
+// The machinery every awaitable shares: what the loop runs, what a future notifies, what a
+// suspended task waits on. Only templates and inline hot paths need it in a header; nothing
+// here is part of the public API.
+//
+// Lifetime rules (read these first):
+//  1. A FutureCore is reference counted (single-threaded: a future belongs to one loop's thread).
+//     Future<T>, TaskHandle<T> and every awaiter waiting on it hold a reference.
+//  2. A started task's FutureCore lives inside its coroutine frame (the promise); the loop holds
+//     one reference from create_task until the task finishes. The frame is freed when the last
+//     reference goes, so a handle can read the result long after the coroutine returned.
+//  3. A suspended task is always waiting on exactly one thing, named by TaskCore::waiting_; that
+//     object knows how to cancel the wait. Only the innermost coroutine of a task is suspended.
+//  4. Nodes (CompletionNode, TimerNode) live inside the objects that wait (usually in a
+//     coroutine frame): their destructors unlink them, so destroying a suspended frame is safe.
+#pragma once
+
+#include <coroutine>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <string>
+#include <utility>
+
+namespace aio {
+class EventLoop;
+}
+
+namespace aio::detail {
+
+/// Where a coroutine was defined: filled in by the compiler at no run-time cost.
+struct SourceLoc {
+    const char* function = "";
+    const char* file = "";
+    unsigned line = 0;
+    static constexpr SourceLoc current(const char* f = __builtin_FUNCTION(), const char* fi = __builtin_FILE(),
+                                       unsigned li = __builtin_LINE()) noexcept {
+        return {f, fi, li};
+    }
+};
+
+/// Something the loop's ready queue can run: a task step or a callback.
+struct Runnable {
+    void (*run_fn)(Runnable*) = nullptr;
+};
+
+class FutureCore;
+class TaskCore;
+
+/// A registration on a future, fired once when it completes. Awaiters embed one (no allocation);
+/// done-callbacks allocate one. Fired in registration order, like Python's callback list.
+struct CompletionNode {
+    CompletionNode* prev = nullptr;
+    CompletionNode* next = nullptr;
+    FutureCore* owner = nullptr;  // non-null while linked
+    void (*fire)(CompletionNode*, FutureCore&) = nullptr;
+
+    CompletionNode() = default;
+    CompletionNode(const CompletionNode&) = delete;
+    CompletionNode& operator=(const CompletionNode&) = delete;
+    ~CompletionNode() { unlink(); }
+    inline void unlink() noexcept;
+    [[nodiscard]] bool linked() const noexcept { return owner != nullptr; }
+};
+
+/// A deadline in the loop's timer heap. `heap_index` is maintained by the heap so that a
+/// cancelled timer is removed at once (no tombstones piling up under heavy cancellation).
+struct TimerNode {
+    static constexpr uint32_t npos = 0xffffffffu;
+    int64_t when = 0;  // loop clock, nanoseconds
+    uint64_t seq = 0;  // FIFO among equal deadlines
+    uint32_t heap_index = npos;
+    void (*fire)(TimerNode*) = nullptr;
+    [[nodiscard]] bool armed() const noexcept { return heap_index != npos; }
+};
+
+/// What a suspended task is waiting on (Python: Task._fut_waiter). Implemented by every awaiter.
+struct Waiting {
+    /// Python's `_fut_waiter.cancel(msg)`: start cancelling the wait. Return true when the wait
+    /// will end by itself and deliver the cancellation; false when the task must get it at its
+    /// next suspension (Task._must_cancel).
+    virtual bool cancel_wait(TaskCore& task) noexcept = 0;
+    /// One line for aio::dump_tasks(): what is awaited.
+    virtual void describe(std::string& out) const = 0;
+
+protected:
+    ~Waiting() = default;
+};
+
+/// State of a future (and of a task, which is a future).
+enum class FutState : uint8_t { pending, finished, cancelled };
+
+struct FutureExtra {
+    std::string name;        // tasks: set_name / "Task-N"
+    std::string cancel_msg;  // the message given to cancel()
+    bool has_cancel_msg = false;
+};
+
+/// Untyped part of a future: state, exception, callbacks and awaiters, reference count.
+class FutureCore {
+public:
+    explicit FutureCore(EventLoop* loop) noexcept : loop_(loop) {}
+    FutureCore(const FutureCore&) = delete;
+    FutureCore& operator=(const FutureCore&) = delete;
+
+    void add_ref() noexcept { ++refs_; }
+    void release() noexcept {
+        if (--refs_ == 0) last_release();
+    }
+
+    [[nodiscard]] bool done() const noexcept { return state_ != FutState::pending; }
+    [[nodiscard]] bool cancelled() const noexcept { return state_ == FutState::cancelled; }
+    [[nodiscard]] EventLoop* loop() const noexcept { return loop_; }
+    [[nodiscard]] bool is_task() const noexcept { return is_task_; }
+    [[nodiscard]] uint64_t id() const noexcept { return id_; }
+
+    void link(CompletionNode& n) noexcept {
+        n.owner = this;
+        n.prev = tail_;
+        n.next = nullptr;
+        if (tail_) tail_->next = &n; else head_ = &n;
+        tail_ = &n;
+    }
+    void unlink(CompletionNode& n) noexcept {
+        if (n.prev) n.prev->next = n.next; else head_ = n.next;
+        if (n.next) n.next->prev = n.prev; else tail_ = n.prev;
+        n.prev = n.next = nullptr;
+        n.owner = nullptr;
+    }
+
+    /// Throws the stored exception (or CancelledError) if there is one; marks it retrieved.
+    void rethrow_if_failed();
+    /// The exception_ptr for a cancelled future: a CancelledError carrying the message.
+    [[nodiscard]] std::exception_ptr make_cancelled_error() const;
+    /// Throws InvalidStateError unless done.
+    void check_done(const char* what) const;
+
+    [[nodiscard]] bool exception_retrieved() const noexcept { return retrieved_; }
+    void mark_retrieved() noexcept { retrieved_ = true; }
+    [[nodiscard]] const std::exception_ptr& stored_exception() const noexcept { return exc_; }
+
+    FutureExtra& extra() {
+        if (!extra_) extra_ = std::make_unique<FutureExtra>();
+        return *extra_;
+    }
+    [[nodiscard]] const FutureExtra* extra_if() const noexcept { return extra_.get(); }
+
+    /// Complete with a value already stored by the typed owner; fires the callbacks.
+    void finish_value() noexcept;
+    /// Complete with an exception (CancelledError → cancelled state); fires the callbacks.
+    void finish_exception(std::exception_ptr e) noexcept;
+    /// Complete as cancelled, with the message given to cancel(); fires the callbacks.
+    void finish_cancelled() noexcept;
+    /// Python Future.cancel(): false if already done.
+    bool cancel_future(const std::string* msg) noexcept;
+
+    /// Forced shutdown (loop closing with this future pending): detach awaiters without waking.
+    void abandon_nodes() noexcept;
+
+    /// Free the storage (delete for futures, destroy the coroutine frame for tasks).
+    virtual void destroy_self() noexcept = 0;
+    void fire_nodes() noexcept;
+    void last_release() noexcept;
+
+    // Fields are public to the detail layer (awaiters, the loop); nothing public exposes them.
+
+    EventLoop* loop_;
+    uint32_t refs_ = 1;
+    FutState state_ = FutState::pending;
+    bool is_task_ = false;
+    bool retrieved_ = false;  // Python's "_log_traceback = False": someone saw the exception
+    std::exception_ptr exc_;  // set when failed or cancelled
+    CompletionNode* head_ = nullptr;
+    CompletionNode* tail_ = nullptr;
+    uint64_t id_ = 0;
+    std::unique_ptr<FutureExtra> extra_;
+
+protected:
+    virtual ~FutureCore();
+};
+
+/// Gives a new future or task its id (for names and dumps).
+void init_future_id(FutureCore& f) noexcept;
+/// Future::set_exception rejects a null pointer and a CancelledError (use cancel()).
+void check_settable_exception(const std::exception_ptr& e);
+
+inline void CompletionNode::unlink() noexcept {
+    if (owner) owner->unlink(*this);
+}
+
+struct PromiseBase;
+
+/// A task: a future whose result comes from a coroutine the loop drives (Python: asyncio.Task).
+class TaskCore : public FutureCore, public Runnable {
+public:
+    explicit TaskCore(EventLoop* loop) noexcept;
+
+    /// Python Task.cancel(msg).
+    bool cancel(const std::string* msg) noexcept;
+    [[nodiscard]] int cancelling() const noexcept { return static_cast<int>(num_cancels_); }
+    /// Python 3.13 Task.uncancel(): decrements the count; at zero a pending cancellation is
+    /// withdrawn too (3.11 forgot that, which made timeouts leak cancellations).
+    int uncancel() noexcept {
+        if (num_cancels_ > 0) --num_cancels_;
+        if (num_cancels_ == 0) must_cancel_ = false;
+        return static_cast<int>(num_cancels_);
+    }
+
+    /// Put the next step on the loop's ready queue (defined with EventLoop).
+    inline void schedule() noexcept;
+
+    /// Called at each suspension point's resume: throws CancelledError if one is pending.
+    void throw_if_must_cancel() {
+        if (must_cancel_) [[unlikely]] deliver_cancel();
+    }
+    [[noreturn]] void deliver_cancel();
+    [[noreturn]] void throw_cancelled();
+
+    [[nodiscard]] std::string name() const;
+    void set_name(std::string n) { extra().name = std::move(n); }
+
+    // Suspension bookkeeping, written by awaiters.
+    std::coroutine_handle<> resume_;  // innermost suspended coroutine of this task
+    PromiseBase* innermost_ = nullptr;
+    Waiting* waiting_ = nullptr;
+    uint32_t num_cancels_ = 0;
+    uint32_t all_index_ = 0;  // position in the loop's list of live tasks
+    bool must_cancel_ = false;
+    bool started_ = false;
+    bool scheduled_ = false;  // in the ready queue (ensures one step at a time)
+
+    static void run_step(Runnable* r);
+
+protected:
+    ~TaskCore() override = default;
+};
+
+/// Part of every aiocpp coroutine's promise: the inline await chain and where it was defined.
+struct PromiseBase {
+    std::coroutine_handle<> continuation_;  // the coroutine that awaits this one inline
+    PromiseBase* parent_ = nullptr;         // its promise (for stack dumps)
+    SourceLoc loc_;
+};
+
+inline thread_local TaskCore* tls_current_task = nullptr;
+inline thread_local EventLoop* tls_running_loop = nullptr;
+
+/// The task whose step is running on this thread; throws RuntimeError when none.
+TaskCore& current_task_core();
+
+/// Delivery of a typed value through a raw pointer, for callbacks: keeps a core alive.
+class CoreRef {
+public:
+    CoreRef() noexcept = default;
+    explicit CoreRef(FutureCore* c, bool adopt = false) noexcept : c_(c) {
+        if (c_ && !adopt) c_->add_ref();
+    }
+    CoreRef(const CoreRef& o) noexcept : c_(o.c_) {
+        if (c_) c_->add_ref();
+    }
+    CoreRef(CoreRef&& o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+    CoreRef& operator=(CoreRef o) noexcept {
+        std::swap(c_, o.c_);
+        return *this;
+    }
+    ~CoreRef() {
+        if (c_) c_->release();
+    }
+    [[nodiscard]] FutureCore* get() const noexcept { return c_; }
+    FutureCore* operator->() const noexcept { return c_; }
+    explicit operator bool() const noexcept { return c_ != nullptr; }
+
+private:
+    FutureCore* c_ = nullptr;
+};
+
+}  // namespace aio::detail

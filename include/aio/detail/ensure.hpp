@@ -1,0 +1,115 @@
+// asyncio.ensure_future for C++: turns whatever can be awaited into a started task or future,
+// and the awaiter that waits on several futures at once (gather, wait).
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "aio/core/future.hpp"
+#include "aio/core/task.hpp"
+
+namespace aio::detail {
+
+template <class A>
+decltype(auto) get_awaiter(A&& a) {
+    if constexpr (requires { std::forward<A>(a).operator co_await(); }) return std::forward<A>(a).operator co_await();
+    else return std::forward<A>(a);
+}
+
+/// The type `co_await std::declval<A>()` produces.
+template <class A>
+using await_result_t = decltype(get_awaiter(std::declval<A>()).await_resume());
+
+template <class T>
+struct is_future_handle : std::false_type {};
+template <class T>
+struct is_future_handle<TaskHandle<T>> : std::true_type {};
+template <class T>
+struct is_future_handle<Future<T>> : std::true_type {};
+
+/// Runs any awaitable inside a task of its own.
+template <class A>
+Task<await_result_t<A>> await_in_task(A a) {
+    co_return co_await std::move(a);
+}
+
+/// asyncio.ensure_future(x): a Task starts on the running loop; a TaskHandle or Future is
+/// returned as is; any other awaitable is wrapped in a new task.
+template <class A>
+auto ensure_future(A&& a) {
+    using D = std::remove_cvref_t<A>;
+    if constexpr (is_future_handle<D>::value) return D(a);
+    else if constexpr (is_task<D>::value) return create_task(D(std::forward<A>(a)));
+    else return create_task(await_in_task(D(std::forward<A>(a))));
+}
+
+template <class A>
+using ensure_future_t = decltype(ensure_future(std::declval<A>()));
+
+/// ensure_future over a vector, in order.
+template <class A>
+auto ensure_all(std::vector<A>&& v) {
+    std::vector<ensure_future_t<A>> hs;
+    hs.reserve(v.size());
+    for (auto& a : v) hs.push_back(ensure_future(std::move(a)));
+    return hs;
+}
+
+/// What gather and wait do while suspended: watch N futures, wake the task when the mode's
+/// condition holds. Its nodes live here (in the awaiting frame) and unlink on destruction.
+class MultiWait : public Waiting {
+public:
+    enum class Mode : uint8_t {
+        gather,             // until all done, or the first failure / cancellation
+        gather_all,         // until all done (return_exceptions)
+        all_completed,      // asyncio.wait modes
+        first_completed,
+        first_exception,
+    };
+    MultiWait(Mode mode, std::vector<FutureCore*> futures, std::optional<int64_t> timeout_ns = std::nullopt);
+    MultiWait(const MultiWait&) = delete;
+    MultiWait& operator=(const MultiWait&) = delete;
+    ~MultiWait();
+
+    bool await_ready();
+    void await_suspend(std::coroutine_handle<> h);
+    void await_resume();
+    bool cancel_wait(TaskCore& task) noexcept override;
+    void describe(std::string& out) const override;
+
+    /// Gather: index of the child whose failure ended the wait (-1 if none).
+    [[nodiscard]] long failed_index() const noexcept { return failed_; }
+    /// Gather: the awaiting task was cancelled while waiting (children were cancelled).
+    [[nodiscard]] bool cancel_requested() const noexcept { return cancel_requested_; }
+
+private:
+    struct Node : CompletionNode {
+        MultiWait* self = nullptr;
+        size_t index = 0;
+    };
+    struct Timer : TimerNode {
+        MultiWait* self = nullptr;
+    };
+    static void on_child(CompletionNode* n, FutureCore& f) noexcept;
+    static void on_timeout(TimerNode* n) noexcept;
+    bool satisfied_by(FutureCore& f, size_t index) noexcept;
+    void wake() noexcept;
+    void detach() noexcept;
+
+    Mode mode_;
+    std::vector<FutureCore*> futs_;
+    std::vector<Node> nodes_;
+    std::optional<int64_t> timeout_ns_;
+    Timer timer_;
+    TaskCore* task_ = nullptr;
+    size_t pending_ = 0;
+    long failed_ = -1;
+    bool woken_ = false;
+    bool cancelled_ = false;  // wait(): the waiting task was cancelled
+    bool cancel_requested_ = false;
+};
+
+}  // namespace aio::detail
