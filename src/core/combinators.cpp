@@ -1,4 +1,5 @@
 // gather / wait / as_completed waiters and the timeout scope.
+#include <chrono>
 #include <cstdio>
 
 #include "aio/core/timeout.hpp"
@@ -11,67 +12,27 @@ namespace aio::detail {
 // MultiWait
 
 MultiWait::MultiWait(Mode mode, std::vector<FutureCore*> futures, std::optional<int64_t> timeout_ns)
-    : mode_(mode), futs_(std::move(futures)), nodes_(futs_.size()), timeout_ns_(timeout_ns) {
-    timer_.self = this;
-    timer_.fire = &on_timeout;
-    for (size_t i = 0; i < nodes_.size(); ++i) {
-        nodes_[i].self = this;
-        nodes_[i].index = i;
-        nodes_[i].fire = &on_child;
+    : mode_(mode), futs_(std::move(futures)), timeout_ns_(timeout_ns), pending_(futs_.size()) {}
+
+MultiWait::~MultiWait() { stop_watching(); }
+
+void MultiWait::stop_watching() noexcept {
+    if (watch_) {
+        watch_->detach();
+        watch_ = nullptr;
     }
-}
-
-MultiWait::~MultiWait() { detach(); }
-
-void MultiWait::detach() noexcept {
-    for (auto& n : nodes_) n.unlink();
-    if (timer_.armed()) LoopAccess::remove_timer(*task_->loop(), &timer_);
-}
-
-bool MultiWait::satisfied_by(FutureCore& f, size_t index) noexcept {
-    const bool failed = f.cancelled() || f.stored_exception();
-    switch (mode_) {
-        case Mode::gather:
-            if (failed && failed_ < 0) {
-                failed_ = static_cast<long>(index);
-                return true;
-            }
-            return pending_ == 0;
-        case Mode::gather_all:
-        case Mode::all_completed: return pending_ == 0;
-        case Mode::first_completed: return true;
-        case Mode::first_exception: return (!f.cancelled() && f.stored_exception()) || pending_ == 0;
-    }
-    return false;
-}
-
-bool MultiWait::await_ready() {
-    if (futs_.empty()) return true;
-    pending_ = 0;
-    for (FutureCore* f : futs_)
-        if (!f->done()) ++pending_;
-    bool ready = pending_ == 0;
-    for (size_t i = 0; i < futs_.size() && !ready; ++i)
-        if (futs_[i]->done() && satisfied_by(*futs_[i], i)) ready = true;
-    if (ready && mode_ == Mode::gather && failed_ < 0) {
-        for (size_t i = 0; i < futs_.size(); ++i)
-            if (futs_[i]->cancelled() || futs_[i]->stored_exception()) {
-                failed_ = static_cast<long>(i);
-                break;
-            }
-    }
-    return ready;
+    timer_.cancel();
 }
 
 void MultiWait::await_suspend(std::coroutine_handle<> h) {
     TaskCore& t = current_task_core();
     task_ = &t;
-    for (size_t i = 0; i < futs_.size(); ++i)
-        if (!futs_[i]->done()) futs_[i]->link(nodes_[i]);
+    watch_ = ChildWatch::create(futs_.size(), this, &on_child);
+    for (size_t i = 0; i < futs_.size(); ++i) watch_->watch(i, *futs_[i]);
     if (timeout_ns_) {
-        EventLoop& loop = *t.loop();
-        timer_.when = loop.clock_ns() + std::max<int64_t>(0, *timeout_ns_);
-        LoopAccess::add_timer(loop, &timer_);
+        timer_ = t.loop()->call_later(std::chrono::nanoseconds(*timeout_ns_), [this] {
+            if (!woken_) wake();  // asyncio.wait's timeout: no error, just stop waiting
+        });
     }
     t.resume_ = h;
     t.waiting_ = this;
@@ -79,6 +40,7 @@ void MultiWait::await_suspend(std::coroutine_handle<> h) {
 }
 
 void MultiWait::await_resume() {
+    stop_watching();
     if (task_) {
         task_->throw_if_must_cancel();
         if (cancelled_) task_->throw_cancelled();
@@ -89,20 +51,33 @@ void MultiWait::await_resume() {
     }
 }
 
-void MultiWait::on_child(CompletionNode* n, FutureCore& f) noexcept {
-    auto* node = static_cast<Node*>(n);
-    MultiWait* self = node->self;
+void MultiWait::on_child(void* p, size_t index) noexcept {
+    auto* self = static_cast<MultiWait*>(p);
+    FutureCore& f = *self->futs_[index];
     --self->pending_;
-    if (!self->woken_ && self->satisfied_by(f, node->index)) self->wake();
-}
-
-void MultiWait::on_timeout(TimerNode* n) noexcept {
-    MultiWait* self = static_cast<Timer*>(n)->self;
-    if (!self->woken_) self->wake();
+    if (self->woken_) return;
+    const bool failed = f.cancelled() || f.has_exception();
+    bool satisfied = false;
+    switch (self->mode_) {
+        case Mode::gather:
+            if (failed) {
+                self->failed_ = static_cast<long>(index);
+                satisfied = true;
+            } else {
+                satisfied = self->pending_ == 0;
+            }
+            break;
+        case Mode::gather_all:
+        case Mode::all_completed: satisfied = self->pending_ == 0; break;
+        case Mode::first_completed: satisfied = true; break;
+        case Mode::first_exception: satisfied = (!f.cancelled() && f.has_exception()) || self->pending_ == 0; break;
+    }
+    if (satisfied) self->wake();
 }
 
 void MultiWait::wake() noexcept {
     woken_ = true;
+    timer_.cancel();
     task_->waiting_ = nullptr;
     task_->schedule();
 }
@@ -111,17 +86,17 @@ bool MultiWait::cancel_wait(TaskCore& task) noexcept {
     if (mode_ == Mode::gather || mode_ == Mode::gather_all) {
         // Python _GatheringFuture.cancel(): cancel every child; the wait ends as they finish.
         bool any = false;
+        const FutureExtra* x = task.extra_if();
+        const std::string* msg = x && x->has_cancel_msg ? &x->cancel_msg : nullptr;
         for (FutureCore* f : futs_) {
             if (f->done()) continue;
-            const FutureExtra* x = task.extra_if();
-            const std::string* msg = x && x->has_cancel_msg ? &x->cancel_msg : nullptr;
             if (f->is_task() ? static_cast<TaskCore*>(f)->cancel(msg) : f->cancel_future(msg)) any = true;
         }
         if (any) cancel_requested_ = true;
         return any;
     }
     // asyncio.wait: only the wait is cancelled, never the futures.
-    detach();
+    stop_watching();
     cancelled_ = true;
     woken_ = true;
     task.waiting_ = nullptr;
@@ -140,26 +115,24 @@ void MultiWait::describe(std::string& out) const {
 // ---------------------------------------------------------------------------------------------
 // as_completed
 
-AsCompletedState::AsCompletedState(std::vector<FutureCore*> fs, std::optional<int64_t> timeout_ns) : nodes_(fs.size()) {
-    loop_ = &get_running_loop();
-    timer_.self = this;
-    timer_.fire = &on_timeout;
-    for (size_t i = 0; i < fs.size(); ++i) {
-        nodes_[i].self = this;
-        nodes_[i].index = i;
-        nodes_[i].fire = &on_child;
-        if (fs[i]->done()) done_.push_back(i);
-        else fs[i]->link(nodes_[i]);
-    }
-    if (timeout_ns) {
-        timer_.when = loop_->clock_ns() + std::max<int64_t>(0, *timeout_ns);
-        LoopAccess::add_timer(*loop_, &timer_);
+AsCompletedState::AsCompletedState(std::vector<FutureCore*> fs, std::optional<int64_t> timeout_ns) : remaining_(fs.size()) {
+    EventLoop& loop = get_running_loop();
+    watch_ = ChildWatch::create(fs.size(), this, &on_child);
+    for (size_t i = 0; i < fs.size(); ++i) watch_->watch(i, *fs[i]);
+    if (timeout_ns && remaining_ > 0) {
+        timer_ = loop.call_later(std::chrono::nanoseconds(*timeout_ns), [this] {
+            // Python: stop watching, and let every later await raise TimeoutError.
+            timed_out_ = true;
+            watch_->detach();
+            watch_ = nullptr;
+            wake();
+        });
     }
 }
 
 AsCompletedState::~AsCompletedState() {
-    for (auto& n : nodes_) n.unlink();
-    if (timer_.armed() && !loop_->is_closed()) LoopAccess::remove_timer(*loop_, &timer_);
+    if (watch_) watch_->detach();
+    timer_.cancel();
 }
 
 void AsCompletedState::Next::await_suspend(std::coroutine_handle<> h) {
@@ -187,15 +160,10 @@ size_t AsCompletedState::Next::await_resume() {
     throw TimeoutError("as_completed: timed out");
 }
 
-void AsCompletedState::on_child(CompletionNode* n, FutureCore&) noexcept {
-    auto* node = static_cast<Node*>(n);
-    node->self->done_.push_back(node->index);
-    node->self->wake();
-}
-
-void AsCompletedState::on_timeout(TimerNode* n) noexcept {
-    AsCompletedState* self = static_cast<Timer*>(n)->self;
-    self->timed_out_ = true;
+void AsCompletedState::on_child(void* p, size_t index) noexcept {
+    auto* self = static_cast<AsCompletedState*>(p);
+    self->done_.push_back(index);
+    if (--self->remaining_ == 0) self->timer_.cancel();
     self->wake();
 }
 
@@ -235,15 +203,15 @@ void Timeout::enter() {
 
 void Timeout::arm() {
     if (!when_) return;
-    timer_.fire = &on_timeout;
-    const double ns = *when_ * 1e9;
-    timer_.when = ns > 4e18 ? INT64_MAX / 2 : static_cast<int64_t>(ns);
-    detail::LoopAccess::add_timer(*loop_, &timer_);
+    // A real call_at handle, as in Python: the expiry runs in the loop's callback phase, in
+    // deadline order with every other callback due at the same time.
+    // A deadline already reached expires via call_soon, as in Python: ahead of anything the
+    // body schedules next, so the body is cancelled at its first suspension.
+    if (*when_ <= loop_->time()) handle_ = loop_->call_soon([this] { on_timeout(); });
+    else handle_ = loop_->call_at(*when_, [this] { on_timeout(); });
 }
 
-void Timeout::disarm() noexcept {
-    if (timer_.armed()) detail::LoopAccess::remove_timer(*loop_, &timer_);
-}
+void Timeout::disarm() noexcept { handle_.cancel(); }
 
 void Timeout::reschedule(std::optional<double> when) {
     if (state_ != State::entered) {
@@ -255,10 +223,9 @@ void Timeout::reschedule(std::optional<double> when) {
     arm();
 }
 
-void Timeout::on_timeout(detail::TimerNode* n) noexcept {
-    Timeout* self = static_cast<Timer*>(n)->self;
-    self->task_->cancel(nullptr);
-    self->state_ = State::expiring;
+void Timeout::on_timeout() noexcept {
+    task_->cancel(nullptr);
+    state_ = State::expiring;
 }
 
 bool Timeout::exit(bool cancelled) noexcept {

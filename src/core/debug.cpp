@@ -7,7 +7,7 @@
 namespace aio {
 
 void dump_tasks(std::ostream& out, const EventLoop& loop) {
-    const auto& tasks = detail::LoopAccess::tasks(loop);
+    const auto tasks = detail::LoopAccess::tasks_in_creation_order(loop);
     out << tasks.size() << " pending task(s)\n";
     for (detail::TaskCore* t : tasks) {
         out << "- task '" << t->name() << "': ";

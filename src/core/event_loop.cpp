@@ -87,8 +87,6 @@ struct EventLoop::Impl {
     std::mutex ts_mutex;
     std::vector<CallbackState*> ts_queue;
     std::vector<CallbackState*> ts_swap;
-    std::atomic<bool> ts_pending{false};
-    std::atomic<bool> wake_armed{false};
 
     struct FdEntry {
         CallbackState* reader = nullptr;
@@ -158,20 +156,6 @@ LoopStats EventLoop::stats() const noexcept {
     return s;
 }
 
-// --- tasks registry -----------------------------------------------------------------------------
-
-void EventLoop::register_task(TaskCore* t) {
-    t->all_index_ = static_cast<uint32_t>(tasks_.size());
-    tasks_.push_back(t);
-}
-
-void EventLoop::unregister_task(TaskCore* t) noexcept {
-    TaskCore* last = tasks_.back();
-    tasks_[t->all_index_] = last;
-    last->all_index_ = t->all_index_;
-    tasks_.pop_back();
-}
-
 // --- callbacks ----------------------------------------------------------------------------------
 
 void detail::CallbackState::run(Runnable* r) {
@@ -201,15 +185,15 @@ void EventLoop::enqueue_threadsafe(CallbackState* s) {
         std::lock_guard lk(impl_->ts_mutex);
         impl_->ts_queue.push_back(s);
     }
-    impl_->ts_pending.store(true, std::memory_order_release);
-    if (!impl_->wake_armed.exchange(true, std::memory_order_acq_rel)) {
+    ts_pending_.store(true, std::memory_order_release);
+    if (!wake_armed_.exchange(true, std::memory_order_acq_rel)) {
         uint64_t one = 1;
         [[maybe_unused]] auto r = ::write(impl_->wakeup_fd, &one, sizeof one);
     }
 }
 
 void EventLoop::drain_threadsafe() {
-    impl_->ts_pending.store(false, std::memory_order_relaxed);
+    ts_pending_.store(false, std::memory_order_relaxed);
     {
         std::lock_guard lk(impl_->ts_mutex);
         impl_->ts_swap.swap(impl_->ts_queue);
@@ -366,64 +350,85 @@ void EventLoop::run_forever() {
 
 void EventLoop::run_once() {
     ++iterations_;
-    Impl& I = *impl_;
-    const bool idle = ready_.empty() && !stopping_;
-    bool poll = idle || ++ticks_since_poll_ >= kPollInterval;
-    if (poll) {
+    if (ready_.empty() && !stopping_) [[unlikely]] {
         ticks_since_poll_ = 0;
-        int64_t timeout = 0;
-        if (idle) {
-            if (timers_.empty()) timeout = -1;
-            else if (!virtual_) timeout = std::max<int64_t>(0, timers_.top()->when - monotonic_ns());
+        poll_io(true);
+    } else if (++ticks_since_poll_ >= kPollInterval) [[unlikely]] {
+        ticks_since_poll_ = 0;
+        poll_io(false);
+    }
+    if (ts_pending_.load(std::memory_order_acquire)) [[unlikely]] drain_threadsafe();
+    if (!timers_.empty()) process_timers();
+    size_t n = ready_.size();
+    steps_ += n;
+    if (debug_) [[unlikely]] {
+        run_ready_debug(n);
+        return;
+    }
+    while (n--) {
+        uintptr_t v = ready_.pop();
+        if (detail::ReadyQueue::is_task(v)) {
+            if (detail::ReadyQueue::is_deferred_wake(v)) [[unlikely]] detail::ReadyQueue::as_task(v)->schedule();
+            else TaskCore::run_step(detail::ReadyQueue::as_task(v));
+        } else {
+            detail::Runnable* r = detail::ReadyQueue::as_runnable(v);
+            r->run_fn(r);
         }
-        detail::PollEvent evs[256];
-        int n = I.poller->wait(timeout, evs, 256);
-        if (virtual_ && idle && n == 0 && !timers_.empty() && timers_.top()->when > virtual_now_) {
-            // Every task is idle: jump to the next deadline.
-            virtual_now_ = timers_.top()->when;
-        }
-        for (int i = 0; i < n; ++i) {
-            const int fd = evs[i].fd;
-            if (fd == I.wakeup_fd) {
-                uint64_t v;
-                while (::read(I.wakeup_fd, &v, sizeof v) > 0) {
+    }
+}
+
+void EventLoop::process_timers() {
+    const int64_t now = clock_ns();
+    while (!timers_.empty() && timers_.top_when() <= now) {
+        detail::TimerNode* t = timers_.pop();
+        t->fire(t);
+    }
+}
+
+void EventLoop::poll_io(bool may_block) {
+    Impl& I = *impl_;
+    int64_t timeout = 0;
+    if (may_block) {
+        if (timers_.empty()) timeout = -1;
+        else if (!virtual_) timeout = std::max<int64_t>(0, timers_.top_when() - monotonic_ns());
+    }
+    detail::PollEvent evs[256];
+    int n = I.poller->wait(timeout, evs, 256);
+    if (virtual_ && may_block && n == 0 && !timers_.empty() && timers_.top_when() > virtual_now_) {
+        // Every task is idle: jump to the next deadline.
+        virtual_now_ = timers_.top()->when;
+    }
+    for (int i = 0; i < n; ++i) {
+        const int fd = evs[i].fd;
+        if (fd == I.wakeup_fd) {
+            uint64_t v;
+            while (::read(I.wakeup_fd, &v, sizeof v) > 0) {
+            }
+            wake_armed_.store(false, std::memory_order_release);
+            for (auto& [sig, cb] : I.signals)
+                if (detail::signals::take_pending(sig)) {
+                    cb->add_ref();
+                    ready_.push(cb);
                 }
-                I.wake_armed.store(false, std::memory_order_release);
-                for (auto& [sig, cb] : I.signals)
-                    if (detail::signals::take_pending(sig)) {
-                        cb->add_ref();
-                        ready_.push(cb);
-                    }
-                continue;
-            }
-            if (static_cast<size_t>(fd) >= I.fds.size()) continue;
-            auto& e = I.fds[static_cast<size_t>(fd)];
-            if ((evs[i].events & detail::kReadable) && e.reader) {
-                e.reader->add_ref();
-                ready_.push(e.reader);
-            }
-            if ((evs[i].events & detail::kWritable) && e.writer) {
-                e.writer->add_ref();
-                ready_.push(e.writer);
-            }
+            continue;
+        }
+        if (static_cast<size_t>(fd) >= I.fds.size()) continue;
+        auto& e = I.fds[static_cast<size_t>(fd)];
+        if ((evs[i].events & detail::kReadable) && e.reader) {
+            e.reader->add_ref();
+            ready_.push(e.reader);
+        }
+        if ((evs[i].events & detail::kWritable) && e.writer) {
+            e.writer->add_ref();
+            ready_.push(e.writer);
         }
     }
-    if (I.ts_pending.load(std::memory_order_acquire)) drain_threadsafe();
-    if (!timers_.empty()) {
-        const int64_t now = clock_ns();
-        while (detail::TimerNode* t = timers_.top()) {
-            if (t->when > now) break;
-            timers_.pop();
-            t->fire(t);
-        }
-    }
-    run_ready(ready_.size());
 }
 
 namespace {
-std::string describe_runnable(detail::Runnable* r) {
-    if (r->run_fn == &TaskCore::run_step) {
-        auto* t = static_cast<TaskCore*>(r);
+std::string describe_ready(uintptr_t v) {
+    if (detail::ReadyQueue::is_task(v)) {
+        auto* t = detail::ReadyQueue::as_task(v);
         std::string s = "task '" + t->name() + "'";
         if (detail::PromiseBase* p = t->innermost_)
             s += std::string(" in ") + p->loc_.function + " (" + p->loc_.file + ":" + std::to_string(p->loc_.line) + ")";
@@ -433,20 +438,18 @@ std::string describe_runnable(detail::Runnable* r) {
 }
 }  // namespace
 
-void EventLoop::run_ready(size_t n) {
-    steps_ += n;
-    if (!debug_) [[likely]] {
-        while (n--) {
-            detail::Runnable* r = ready_.pop();
+void EventLoop::run_ready_debug(size_t n) {
+    while (n--) {
+        uintptr_t v = ready_.pop();
+        std::string what = describe_ready(v);  // before running: the item may be freed
+        const int64_t t0 = monotonic_ns();
+        if (detail::ReadyQueue::is_task(v)) {
+            if (detail::ReadyQueue::is_deferred_wake(v)) detail::ReadyQueue::as_task(v)->schedule();
+            else TaskCore::run_step(detail::ReadyQueue::as_task(v));
+        } else {
+            detail::Runnable* r = detail::ReadyQueue::as_runnable(v);
             r->run_fn(r);
         }
-        return;
-    }
-    while (n--) {
-        detail::Runnable* r = ready_.pop();
-        std::string what = describe_runnable(r);  // before running: the runnable may be freed
-        const int64_t t0 = monotonic_ns();
-        r->run_fn(r);
         const int64_t dt = monotonic_ns() - t0;
         if (dt >= slow_ns_) {
             char buf[64];
@@ -480,11 +483,32 @@ void EventLoop::run_until_done(detail::FutureCore& f) {
 // --- shutdown -----------------------------------------------------------------------------------
 
 void EventLoop::abandon_all() noexcept {
-    // Pending tasks: mark cancelled without waking anyone, and drop the loop's reference. A frame
-    // freed here runs its locals' destructors, which may cancel timers or schedule callbacks;
-    // hence the loop until nothing is left.
-    for (int round = 0; round < 64; ++round) {
+    // Queued work first, while every frame it may point into is still alive. Then pending tasks:
+    // marked cancelled without waking anyone, and the loop's reference dropped. A frame freed
+    // here runs its locals' destructors, which may cancel timers or schedule callbacks; hence
+    // the rounds until nothing is left.
+    auto drain_ready = [this] {
         bool any = false;
+        while (!ready_.empty()) {
+            any = true;
+            uintptr_t v = ready_.pop();
+            if (detail::ReadyQueue::is_task(v)) {
+                if (!detail::ReadyQueue::is_deferred_wake(v)) detail::ReadyQueue::as_task(v)->scheduled_ = false;
+                continue;
+            }
+            detail::Runnable* r = detail::ReadyQueue::as_runnable(v);
+            if (r->drop_fn) r->drop_fn(r);
+        }
+        return any;
+    };
+    for (int round = 0; round < 64; ++round) {
+        bool any = drain_ready();
+        while (!timers_.empty()) {
+            any = true;
+            detail::TimerNode* t = timers_.pop();
+            if (t->fire == &fire_timer_callback) static_cast<CallbackState::Timer*>(t)->self->release();
+            // A sleep's node belongs to a frame; it is now unarmed and will not touch the heap.
+        }
         while (!tasks_.empty()) {
             any = true;
             TaskCore* t = tasks_.back();
@@ -494,24 +518,6 @@ void EventLoop::abandon_all() noexcept {
             t->retrieved_ = true;
             t->abandon_nodes();
             t->release();
-        }
-        while (!ready_.empty()) {
-            any = true;
-            detail::Runnable* r = ready_.pop();
-            if (r->run_fn == &CallbackState::run) static_cast<CallbackState*>(r)->release();
-            else if (r->run_fn == &TaskCore::run_step) static_cast<TaskCore*>(r)->scheduled_ = false;
-            else if (r->run_fn == &detail::DoneCallbackNode::run) {
-                auto* node = static_cast<detail::DoneCallbackNode*>(r);
-                detail::FutureCore* f = node->fut;
-                delete node;
-                f->release();
-            }
-        }
-        while (!timers_.empty()) {
-            any = true;
-            detail::TimerNode* t = timers_.pop();
-            if (t->fire == &fire_timer_callback) static_cast<CallbackState::Timer*>(t)->self->release();
-            // A sleep's node belongs to a frame; it is now unarmed and will not touch the heap.
         }
         if (!any) break;
     }

@@ -25,7 +25,7 @@ bool sigint_is_default() {
 
 void cancel_all_tasks(EventLoop& loop) {
     std::vector<TaskRef> left;
-    for (TaskCore* t : LoopAccess::tasks(loop)) left.emplace_back(t);
+    for (TaskCore* t : LoopAccess::tasks_in_creation_order(loop)) left.emplace_back(t);
     if (left.empty()) return;
     for (auto& t : left) t.cancel();
     // Wait for all of them: a node per task counts completions and stops the loop at zero.

@@ -1,5 +1,7 @@
 // Futures, tasks and their awaiters: completion, cancellation, and the reports Python makes
 // ("Task exception was never retrieved", "coroutine ... was never awaited").
+#include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -16,7 +18,6 @@
 namespace aio::detail {
 
 namespace {
-thread_local uint64_t t_next_id = 0;
 
 bool is_cancelled_error(const std::exception_ptr& e) {
     try {
@@ -34,7 +35,13 @@ const std::string* cancel_message(const TaskCore& t) {
 }
 }  // namespace
 
-void init_future_id(FutureCore& f) noexcept { f.id_ = ++t_next_id; }
+std::vector<TaskCore*> LoopAccess::tasks_in_creation_order(const EventLoop& l) {
+    std::vector<TaskCore*> v = l.tasks_;
+    std::sort(v.begin(), v.end(), [](TaskCore* a, TaskCore* b) { return a->id() < b->id(); });
+    return v;
+}
+
+void init_future_id(FutureCore& f) noexcept { f.id_ = ++tls_next_task_id; }
 
 void check_settable_exception(const std::exception_ptr& e) {
     if (!e) throw std::invalid_argument("set_exception: null exception_ptr");
@@ -68,7 +75,11 @@ void FutureCore::finish_value() noexcept {
 
 void FutureCore::finish_exception(std::exception_ptr e) noexcept {
     state_ = is_cancelled_error(e) ? FutState::cancelled : FutState::finished;
-    exc_ = std::move(e);
+    try {
+        set_exception_ptr(std::move(e));
+    } catch (...) {
+        std::terminate();  // out of memory while recording an exception
+    }
     fire_nodes();
 }
 
@@ -89,16 +100,16 @@ bool FutureCore::cancel_future(const std::string* msg) noexcept {
 }
 
 std::exception_ptr FutureCore::make_cancelled_error() const {
-    if (exc_) return exc_;
+    if (has_exception()) return extra_->exc;
     const FutureExtra* x = extra_if();
     return std::make_exception_ptr(CancelledError(x && x->has_cancel_msg ? x->cancel_msg : std::string()));
 }
 
 void FutureCore::rethrow_if_failed() {
     if (state_ == FutState::cancelled) std::rethrow_exception(make_cancelled_error());
-    if (exc_) {
+    if (has_exception()) {
         retrieved_ = true;
-        std::rethrow_exception(exc_);
+        std::rethrow_exception(extra_->exc);
     }
 }
 
@@ -107,10 +118,10 @@ void FutureCore::check_done(const char* what) const {
 }
 
 void FutureCore::last_release() noexcept {
-    if (state_ == FutState::finished && exc_ && !retrieved_) {
+    if (state_ == FutState::finished && has_exception() && !retrieved_) {
         ExceptionContext ctx;
         ctx.message = is_task_ ? "Task exception was never retrieved" : "Future exception was never retrieved";
-        ctx.exception = exc_;
+        ctx.exception = extra_->exc;
         if (is_task_) ctx.task = static_cast<TaskCore*>(this)->name();
         report_to_loop(loop_, ctx);
     }
@@ -120,7 +131,7 @@ void FutureCore::last_release() noexcept {
 // ---------------------------------------------------------------------------------------------
 // TaskCore
 
-TaskCore::TaskCore(EventLoop* loop) noexcept : FutureCore(loop) { run_fn = &run_step; }
+TaskCore::TaskCore(EventLoop* loop) noexcept : FutureCore(loop) {}
 
 std::string TaskCore::name() const {
     const FutureExtra* x = extra_if();
@@ -151,15 +162,18 @@ void TaskCore::throw_cancelled() {
     throw CancelledError(m ? *m : std::string());
 }
 
-void TaskCore::run_step(Runnable* r) {
-    auto* t = static_cast<TaskCore*>(r);
+void TaskCore::run_step(TaskCore* t) {
     t->scheduled_ = false;
     if (!t->started_) [[unlikely]] {
         t->started_ = true;
         if (t->must_cancel_) {
             // Python: a task cancelled before its first step never runs its body.
             t->must_cancel_ = false;
-            t->exc_ = t->make_cancelled_error();
+            try {
+                t->set_exception_ptr(t->make_cancelled_error());
+            } catch (...) {
+                std::terminate();
+            }
             finish_root(*t);
             return;
         }
@@ -177,24 +191,19 @@ TaskCore& current_task_core() {
         "started by aio::run, create_task or gather");
 }
 
-void start_root(EventLoop& loop, TaskCore& t) {
-    t.loop_ = &loop;
-    t.is_task_ = true;
-    t.refs_ = 2;  // the loop's, until the task finishes, and the returned handle's
-    init_future_id(t);
-    LoopAccess::register_task(loop, &t);
-    t.schedule();
-}
-
 void finish_root(TaskCore& t) noexcept {
     t.waiting_ = nullptr;
     t.innermost_ = nullptr;
-    if (t.exc_) {
-        t.state_ = is_cancelled_error(t.exc_) ? FutState::cancelled : FutState::finished;
+    if (t.has_exception()) {
+        t.state_ = is_cancelled_error(t.extra_->exc) ? FutState::cancelled : FutState::finished;
     } else if (t.must_cancel_) {
         // Python: "Task is cancelled right before coro stops" — it ends cancelled.
         t.must_cancel_ = false;
-        t.exc_ = t.make_cancelled_error();
+        try {
+            t.set_exception_ptr(t.make_cancelled_error());
+        } catch (...) {
+            std::terminate();
+        }
         t.state_ = FutState::cancelled;
     } else {
         t.state_ = FutState::finished;
@@ -221,14 +230,14 @@ void FutureWait::suspend(std::coroutine_handle<> h) {
     if (fut_ == &t) throw RuntimeError("a task cannot await itself");
     if (fut_->loop() != t.loop()) throw RuntimeError("the awaited future belongs to a different event loop");
     task_ = &t;
-    fut_->link(node_);
+    fut_->link(*this);
     t.resume_ = h;
     t.waiting_ = this;
     if (t.must_cancel_ && cancel_wait(t)) t.must_cancel_ = false;
 }
 
 void FutureWait::on_done(CompletionNode* n, FutureCore&) noexcept {
-    FutureWait* self = static_cast<Node*>(n)->self;
+    auto* self = static_cast<FutureWait*>(n);
     self->task_->waiting_ = nullptr;
     self->task_->schedule();
 }
@@ -272,6 +281,56 @@ void DoneCallbackNode::run(Runnable* r) {
     f->release();
 }
 
+void DoneCallbackNode::drop(Runnable* r) noexcept {
+    auto* node = static_cast<DoneCallbackNode*>(r);
+    FutureCore* f = node->fut;
+    delete node;
+    f->release();
+}
+
+ChildWatch::ChildWatch(size_t n, void* owner, Callback cb) : nodes_(new Node[n]), n_(n), owner_(owner), cb_(cb) {
+    for (size_t i = 0; i < n; ++i) {
+        nodes_[i].block = this;
+        nodes_[i].index = i;
+        nodes_[i].fire = &on_fire;
+        nodes_[i].run_fn = &on_run;
+        nodes_[i].drop_fn = &on_drop;
+    }
+}
+
+ChildWatch* ChildWatch::create(size_t n, void* owner, Callback cb) { return new ChildWatch(n, owner, cb); }
+
+void ChildWatch::watch(size_t index, FutureCore& f) {
+    Node& node = nodes_[index];
+    if (f.done()) on_fire(&node, f);
+    else f.link(node);
+}
+
+void ChildWatch::on_fire(CompletionNode* n, FutureCore& f) noexcept {
+    auto* node = static_cast<Node*>(n);
+    ++node->block->refs_;
+    LoopAccess::push_ready(*f.loop(), node);
+}
+
+void ChildWatch::on_run(Runnable* r) {
+    auto* node = static_cast<Node*>(r);
+    ChildWatch* b = node->block;
+    if (b->owner_) b->cb_(b->owner_, node->index);
+    b->release();
+}
+
+void ChildWatch::on_drop(Runnable* r) noexcept { static_cast<Node*>(r)->block->release(); }
+
+void ChildWatch::detach() noexcept {
+    owner_ = nullptr;
+    for (size_t i = 0; i < n_; ++i) nodes_[i].unlink();
+    release();
+}
+
+void ChildWatch::release() noexcept {
+    if (--refs_ == 0) delete this;
+}
+
 uint64_t add_done_callback(FutureCore& f, DoneCallbackNode* node) {
     node->id = ++t_next_callback_id;
     if (f.done()) DoneCallbackNode::fire_cb(node, f);
@@ -280,11 +339,8 @@ uint64_t add_done_callback(FutureCore& f, DoneCallbackNode* node) {
 }
 
 size_t remove_done_callback(FutureCore& f, uint64_t id) noexcept {
-    struct Walker : FutureCore {
-        static CompletionNode* head(FutureCore& c) { return static_cast<Walker&>(c).head_; }
-    };
     size_t removed = 0;
-    for (CompletionNode* n = Walker::head(f); n;) {
+    for (CompletionNode* n = f.first_node(); n;) {
         CompletionNode* next = n->next;
         if (n->fire == &DoneCallbackNode::fire_cb && static_cast<DoneCallbackNode*>(n)->id == id) {
             f.unlink(*n);
@@ -299,28 +355,30 @@ size_t remove_done_callback(FutureCore& f, uint64_t id) noexcept {
 // ---------------------------------------------------------------------------------------------
 // sleep
 
-void SleepAwaiter::await_suspend(std::coroutine_handle<> h) {
+void SleepAwaiter::suspend_timed(std::coroutine_handle<> h) {
     TaskCore& t = current_task_core();
     EventLoop& loop = *t.loop();
-    LoopAccess::check_usable(loop, "sleep");
     task_ = &t;
     t.resume_ = h;
-    if (delay_.count() <= 0) {
-        t.schedule();  // a bare yield; a pending cancellation is thrown on resumption
+    if (when <= 0) {
+        t.schedule();
         return;
     }
     const int64_t now = loop.clock_ns();
     constexpr int64_t kMax = INT64_MAX / 2;
-    timer_.when = delay_.count() > kMax - now ? kMax : now + delay_.count();
-    LoopAccess::add_timer(loop, &timer_);
+    when = when > kMax - now ? kMax : now + when;
+    LoopAccess::add_timer(loop, this);
     t.waiting_ = this;
     if (t.must_cancel_ && cancel_wait(t)) t.must_cancel_ = false;
 }
 
 void SleepAwaiter::on_timer(TimerNode* n) noexcept {
-    SleepAwaiter* self = static_cast<Node*>(n)->self;
+    // Python's sleep is a timer callback that completes a future; the task then wakes one
+    // iteration later. The deferred wake keeps that order against callbacks due at the same
+    // time. From here on a cancel() finds nothing to cancel and is delivered at resumption.
+    auto* self = static_cast<SleepAwaiter*>(n);
     self->task_->waiting_ = nullptr;
-    self->task_->schedule();
+    LoopAccess::push_deferred_wake(*self->task_->loop(), self->task_);
 }
 
 bool SleepAwaiter::cancel_wait(TaskCore& task) noexcept {
@@ -332,93 +390,84 @@ bool SleepAwaiter::cancel_wait(TaskCore& task) noexcept {
 }
 
 void SleepAwaiter::disarm() noexcept {
-    if (timer_.armed()) LoopAccess::remove_timer(*task_->loop(), &timer_);
+    if (armed()) LoopAccess::remove_timer(*task_->loop(), this);
 }
 
 void SleepAwaiter::describe(std::string& out) const {
     char buf[96];
-    double when = static_cast<double>(timer_.when) * 1e-9;
-    double left = static_cast<double>(timer_.when - task_->loop()->clock_ns()) * 1e-9;
-    std::snprintf(buf, sizeof buf, "sleep until t=%.6f (%.6f s left)", when, left);
+    double w = static_cast<double>(when) * 1e-9;
+    double left = static_cast<double>(when - task_->loop()->clock_ns()) * 1e-9;
+    std::snprintf(buf, sizeof buf, "sleep until t=%.6f (%.6f s left)", w, left);
     out += buf;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Coroutine frame allocation: per-thread free lists by 16-byte size class. Task creation is on
-// every hot path in this library; malloc's locking and metadata would dominate it. Disabled
-// under AddressSanitizer so that frame use-after-free stays detectable.
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define AIO_FRAME_POOL 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define AIO_FRAME_POOL 0
-#endif
-#endif
-#ifndef AIO_FRAME_POOL
-#define AIO_FRAME_POOL 1
-#endif
+// Coroutine frame slabs. Blocks are carved from 64 KiB slabs and recycled through the owning
+// thread's free lists (task.hpp). Slabs are never unmapped: a frame may be freed by another
+// thread than the one that allocated it, so no thread may return a slab. When a thread exits,
+// its free blocks move to a global pool that other threads refill from.
 
 #if AIO_FRAME_POOL
 namespace {
-constexpr std::size_t kClasses = 64;  // frames up to 1 KiB are pooled
-constexpr std::size_t kMaxCached = 4096;
-struct FreeBlock {
-    FreeBlock* next;
-};
-struct FramePool {
-    FreeBlock* heads[kClasses] = {};
-    std::size_t counts[kClasses] = {};
-    ~FramePool() {
-        for (auto* h : heads)
+constexpr std::size_t kSlabBytes = 64 * 1024;
+std::mutex g_orphans_mutex;
+FrameBlock* g_orphans[kFrameClasses];
+std::atomic<bool> g_have_orphans{false};
+
+struct PoolOwner {
+    bool active = false;
+    ~PoolOwner() {
+        if (!active) return;
+        std::lock_guard lk(g_orphans_mutex);
+        g_have_orphans.store(true, std::memory_order_release);
+        for (std::size_t c = 0; c < kFrameClasses; ++c) {
+            FrameBlock* h = t_frame_pool.heads[c];
             while (h) {
-                FreeBlock* n = h->next;
-                ::operator delete(h);
+                FrameBlock* n = h->next;
+                h->next = g_orphans[c];
+                g_orphans[c] = h;
                 h = n;
             }
+            t_frame_pool.heads[c] = nullptr;
+        }
     }
 };
-thread_local FramePool t_pool;
+thread_local PoolOwner t_pool_owner;
 }  // namespace
 
-void* frame_alloc(std::size_t n) {
-    std::size_t c = (n + 15) / 16;
-    if (c < kClasses) {
-        if (FreeBlock* b = t_pool.heads[c]) {
-            t_pool.heads[c] = b->next;
-            --t_pool.counts[c];
+void* frame_alloc_slow(std::size_t c) {
+    FramePool& p = t_frame_pool;
+    if (!t_pool_owner.active) t_pool_owner.active = true;
+    if (g_have_orphans.load(std::memory_order_acquire)) {
+        std::lock_guard lk(g_orphans_mutex);
+        if (FrameBlock* b = g_orphans[c]) {
+            g_orphans[c] = b->next;
             return b;
         }
-        return ::operator new(c * 16);
     }
-    return ::operator new(n);
-}
-
-void frame_free(void* p, std::size_t n) noexcept {
-    std::size_t c = (n + 15) / 16;
-    if (c < kClasses && t_pool.counts[c] < kMaxCached) {
-        auto* b = static_cast<FreeBlock*>(p);
-        b->next = t_pool.heads[c];
-        t_pool.heads[c] = b;
-        ++t_pool.counts[c];
-        return;
+    const std::size_t sz = c * 16;
+    if (static_cast<std::size_t>(p.bump_end - p.bump) < sz) {
+        p.bump = static_cast<char*>(::operator new(kSlabBytes));
+        p.bump_end = p.bump + kSlabBytes;
     }
-    ::operator delete(p);
+    void* r = p.bump;
+    p.bump += sz;
+    return r;
 }
-#else
-void* frame_alloc(std::size_t n) { return ::operator new(n); }
-void frame_free(void* p, std::size_t) noexcept { ::operator delete(p); }
 #endif
 
 }  // namespace aio::detail
 
 namespace aio {
 
+void* detail::CallbackState::operator new(std::size_t n) { return detail::frame_alloc(n); }
+void detail::CallbackState::operator delete(void* p, std::size_t n) noexcept { detail::frame_free(p, n); }
+
 TaskRef current_task() noexcept { return TaskRef(detail::tls_current_task); }
 
 std::vector<TaskRef> all_tasks() {
     std::vector<TaskRef> out;
-    for (detail::TaskCore* t : detail::LoopAccess::tasks(get_running_loop())) out.emplace_back(t);
+    for (detail::TaskCore* t : detail::LoopAccess::tasks_in_creation_order(get_running_loop())) out.emplace_back(t);
     return out;
 }
 

@@ -48,8 +48,13 @@ private:
 
 TaskGroup::~TaskGroup() {
     // Only reachable with children left if the frame running the group was destroyed while
-    // suspended (loop shutdown): detach so the children's completion does not touch us.
-    for (auto& c : children_) c.unlink();
+    // suspended (loop shutdown). A Child still registered on its task is ours to free; one
+    // already fired sits in the ready queue, which the closing loop frees without running.
+    for (Child* c : children_)
+        if (c->linked()) {
+            c->unlink();
+            delete c;
+        }
 }
 
 void TaskGroup::enter() {
@@ -64,26 +69,27 @@ void TaskGroup::check_open() const {
 }
 
 void TaskGroup::adopt(const TaskRef& t) {
-    auto it = children_.emplace(children_.end());
-    it->self = it;
-    it->group = this;
-    it->task = t;
-    it->fire = &on_child_done;
-    FutureCore* f = t.core_ptr();
-    if (f->done()) on_child_done(&*it, *f);
-    else f->link(*it);
+    auto* c = new Child;
+    c->group = this;
+    c->task = t;
+    try {
+        c->self = children_.insert(children_.end(), c);
+    } catch (...) {
+        delete c;
+        throw;
+    }
+    detail::add_done_callback(*t.core_ptr(), c);
 }
 
 void TaskGroup::abort() noexcept {
     aborting_ = true;
-    for (auto& c : children_)
-        if (!c.task.done()) c.task.core_ptr()->cancel(nullptr);
+    for (Child* c : children_)
+        if (!c->task.done()) c->task.core_ptr()->cancel(nullptr);
 }
 
-void TaskGroup::on_child_done(CompletionNode* n, FutureCore& f) noexcept {
-    auto* c = static_cast<Child*>(n);
-    TaskGroup* g = c->group;
-    g->children_.erase(c->self);  // frees the node; `n` is dead from here
+void TaskGroup::on_child_done(Child* c, FutureCore& f) noexcept {
+    TaskGroup* g = this;
+    g->children_.erase(c->self);  // the loop frees `c` after this returns
     if (g->children_.empty() && g->waiter_) {
         TaskCore* w = g->waiter_;
         g->waiter_ = nullptr;

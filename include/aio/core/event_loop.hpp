@@ -7,6 +7,7 @@
 // waits for the next iteration, which is why `sleep(0)` lets every other ready task run once.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -24,7 +25,7 @@ namespace aio {
 
 template <class T>
 class Task;
-template <class T>
+template <class T = void>
 class TaskHandle;
 template <class T>
 class Future;
@@ -133,9 +134,12 @@ public:
     [[nodiscard]] bool is_closed() const noexcept { return closed_; }
 
     // --- tasks and futures -----------------------------------------------------------------
+    /// loop.create_task(coro).
+    template <class T>
+    TaskHandle<T> create_task(Task<T> task);
     /// loop.create_task(coro, name=...).
     template <class T>
-    TaskHandle<T> create_task(Task<T> task, std::string name = {});
+    TaskHandle<T> create_task(Task<T> task, std::string name);
     /// loop.create_future().
     template <class T = void>
     Future<T> create_future();
@@ -222,10 +226,20 @@ private:
     bool remove_fd_callback(int fd, bool write);
 
     void run_once();
-    void run_ready(size_t n);
+    void run_ready_debug(size_t n);
+    void poll_io(bool may_block);
+    void process_timers();
     void drain_threadsafe();
-    void register_task(detail::TaskCore* t);
-    void unregister_task(detail::TaskCore* t) noexcept;
+    void register_task(detail::TaskCore* t) {
+        t->all_index_ = static_cast<uint32_t>(tasks_.size());
+        tasks_.push_back(t);
+    }
+    void unregister_task(detail::TaskCore* t) noexcept {
+        detail::TaskCore* last = tasks_.back();
+        tasks_[t->all_index_] = last;
+        last->all_index_ = t->all_index_;
+        tasks_.pop_back();
+    }
     void run_until_done(detail::FutureCore& f);
     void abandon_all() noexcept;
 
@@ -244,6 +258,10 @@ private:
     uint64_t steps_ = 0;
     std::thread::id owner_{};
     std::vector<detail::TaskCore*> tasks_;  // live (unfinished) tasks, for all_tasks()
+    // Set by call_soon_threadsafe (any thread); the eventfd is written only when wake_armed_
+    // goes false -> true, i.e. once per batch the loop has not drained yet.
+    std::atomic<bool> ts_pending_{false};
+    std::atomic<bool> wake_armed_{false};
 
     struct Impl;  // I/O, signals, the thread-safe queue: cold or OS-specific
     std::unique_ptr<Impl> impl_;
@@ -253,11 +271,14 @@ namespace detail {
 /// Internal access to a loop's hot state for the awaiters.
 struct LoopAccess {
     static void push_ready(EventLoop& l, Runnable* r) { l.ready_.push(r); }
+    static void push_deferred_wake(EventLoop& l, TaskCore* t) { l.ready_.push_deferred_wake(t); }
     static void add_timer(EventLoop& l, TimerNode* n) { l.timers_.push(n); }
     static void remove_timer(EventLoop& l, TimerNode* n) noexcept { l.timers_.remove(n); }
     static void register_task(EventLoop& l, TaskCore* t) { l.register_task(t); }
     static void unregister_task(EventLoop& l, TaskCore* t) noexcept { l.unregister_task(t); }
     static const std::vector<TaskCore*>& tasks(const EventLoop& l) noexcept { return l.tasks_; }
+    /// The registry is unordered (O(1) removal); Python's all_tasks() order is creation order.
+    static std::vector<TaskCore*> tasks_in_creation_order(const EventLoop& l);
     static void check_usable(const EventLoop& l, const char* what) { l.check_usable(what); }
     static void run_until_done(EventLoop& l, FutureCore& f) { l.run_until_done(f); }
     static bool debug(const EventLoop& l) noexcept { return l.debug_; }
@@ -268,7 +289,7 @@ inline void TaskCore::schedule() noexcept {
     // which we treat like Python treats MemoryError in the loop: fatal.
     if (scheduled_) return;
     scheduled_ = true;
-    loop_->ready_.push(this);
+    loop_->ready_.push_task(this);
 }
 }  // namespace detail
 

@@ -25,12 +25,18 @@ struct CallbackState : Runnable {
 
     CallbackState() {
         run_fn = &run;
+        drop_fn = [](Runnable* r) noexcept { static_cast<CallbackState*>(r)->release(); };
         timer.self = this;
     }
     CallbackState(const CallbackState&) = delete;
     CallbackState& operator=(const CallbackState&) = delete;
     virtual ~CallbackState() = default;
     virtual void invoke() = 0;
+
+    // Callbacks come from the same per-thread pools as coroutine frames (call_later in a loop
+    // is as hot as create_task). Sized delete: the pool needs the dynamic size.
+    static void* operator new(std::size_t n);
+    static void operator delete(void* p, std::size_t n) noexcept;
 
     void add_ref() noexcept { refs.fetch_add(1, std::memory_order_relaxed); }
     void release() noexcept {

@@ -10,23 +10,32 @@ namespace aio {
 namespace detail {
 /// Waits for a future like FutureWait, except that cancelling the waiting task does not touch
 /// the future: the waiter stops waiting and gets CancelledError, the inner work goes on.
+/// The inner completion reaches the waiter through a done-callback hop, as in Python.
 template <class H>
 class ShieldAwaiter : public Waiting {
 public:
-    explicit ShieldAwaiter(H h) : h_(std::move(h)) { node_.fire = &on_done; }
-    ShieldAwaiter(const ShieldAwaiter& o) : h_(o.h_) { node_.fire = &on_done; }
+    explicit ShieldAwaiter(H h) : h_(std::move(h)) {}
+    ShieldAwaiter(const ShieldAwaiter& o) : Waiting(), h_(o.h_) {}
     ShieldAwaiter& operator=(const ShieldAwaiter&) = delete;
+    ~ShieldAwaiter() {
+        if (watch_) watch_->detach();
+    }
 
     bool await_ready() const noexcept { return h_.core_ptr()->done(); }
     void await_suspend(std::coroutine_handle<> h) {
         TaskCore& t = current_task_core();
         task_ = &t;
-        h_.core_ptr()->link(node_);
+        watch_ = ChildWatch::create(1, this, &on_done);
+        watch_->watch(0, *h_.core_ptr());
         t.resume_ = h;
         t.waiting_ = this;
         if (t.must_cancel_ && cancel_wait(t)) t.must_cancel_ = false;
     }
     auto await_resume() {
+        if (watch_) {
+            watch_->detach();
+            watch_ = nullptr;
+        }
         if (task_) {
             task_->throw_if_must_cancel();
             if (cancelled_) task_->throw_cancelled();
@@ -34,7 +43,10 @@ public:
         return h_.result();
     }
     bool cancel_wait(TaskCore& task) noexcept override {
-        node_.unlink();
+        if (watch_) {
+            watch_->detach();
+            watch_ = nullptr;
+        }
         cancelled_ = true;
         h_.core_ptr()->mark_retrieved();  // Python: the shielded task's exception is then nobody's
         task.waiting_ = nullptr;
@@ -44,18 +56,15 @@ public:
     void describe(std::string& out) const override { out += "shield(...)"; }
 
 private:
-    struct Node : CompletionNode {
-        ShieldAwaiter* self;
-    };
-    static void on_done(CompletionNode* n, FutureCore&) noexcept {
-        auto* self = static_cast<Node*>(n)->self;
+    static void on_done(void* p, size_t) noexcept {
+        auto* self = static_cast<ShieldAwaiter*>(p);
         self->task_->waiting_ = nullptr;
         self->task_->schedule();
     }
-    H h_;  // declared before node_: the node unlinks first
+    H h_;
+    ChildWatch* watch_ = nullptr;
     TaskCore* task_ = nullptr;
     bool cancelled_ = false;
-    Node node_{{}, this};
 };
 }  // namespace detail
 

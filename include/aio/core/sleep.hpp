@@ -11,17 +11,36 @@
 namespace aio {
 
 namespace detail {
-/// The awaiter behind sleep(): a timer node inside the sleeping coroutine's frame, so a sleep
-/// allocates nothing. A zero or negative delay just yields one loop iteration.
-class SleepAwaiter : public Waiting {
+/// The awaiter behind sleep(): its timer node is part of it, inside the sleeping coroutine's
+/// frame, so a sleep allocates nothing. Until suspension `when` holds the delay.
+/// A zero or negative delay just yields one loop iteration.
+class SleepAwaiter : public Waiting, private TimerNode {
 public:
-    explicit SleepAwaiter(std::chrono::nanoseconds d) noexcept : delay_(d) { timer_.fire = &on_timer; }
-    SleepAwaiter(const SleepAwaiter& o) noexcept : delay_(o.delay_) { timer_.fire = &on_timer; }
+    explicit SleepAwaiter(std::chrono::nanoseconds d) noexcept {
+        when = d.count();
+        fire = &on_timer;
+    }
+    SleepAwaiter(const SleepAwaiter& o) noexcept : Waiting(), TimerNode() {
+        when = o.when;
+        fire = &on_timer;
+    }
     SleepAwaiter& operator=(const SleepAwaiter&) = delete;
-    ~SleepAwaiter() { disarm(); }
+    ~SleepAwaiter() {
+        if (armed()) [[unlikely]] disarm();
+    }
 
     bool await_ready() const noexcept { return false; }
-    void await_suspend(std::coroutine_handle<> h);
+    void await_suspend(std::coroutine_handle<> h) {
+        TaskCore* t = tls_current_task;
+        if (when <= 0 && t) [[likely]] {
+            // sleep(0): a bare yield; a pending cancellation is thrown on resumption.
+            task_ = t;
+            t->resume_ = h;
+            t->schedule();
+            return;
+        }
+        suspend_timed(h);
+    }
     void await_resume() {
         task_->throw_if_must_cancel();
         if (cancelled_) [[unlikely]] task_->throw_cancelled();
@@ -30,16 +49,12 @@ public:
     void describe(std::string& out) const override;
 
 private:
-    struct Node : TimerNode {
-        SleepAwaiter* self;
-    };
+    void suspend_timed(std::coroutine_handle<> h);
     static void on_timer(TimerNode* n) noexcept;
     void disarm() noexcept;
 
-    std::chrono::nanoseconds delay_;
+    bool cancelled_ = false;  // first: fits in TimerNode's tail padding
     TaskCore* task_ = nullptr;
-    bool cancelled_ = false;
-    Node timer_{{}, this};
 };
 
 template <class T>

@@ -63,23 +63,27 @@ public:
 private:
     TaskGroup() = default;
 
-    struct Child : detail::CompletionNode {
+    // A child's completion is handled one loop iteration later, like Python's done-callbacks
+    // (call_soon): children failing in the same iteration are then all reported, because the
+    // sibling has finished before the group reacts by cancelling it.
+    struct Child final : detail::DoneCallbackNode {
         TaskGroup* group = nullptr;
         TaskRef task;
-        std::list<Child>::iterator self;
+        std::list<Child*>::iterator self;
+        void invoke(detail::FutureCore& f) override { group->on_child_done(this, f); }
     };
     class AllDone;
 
     void check_open() const;
     void adopt(const TaskRef& t);
     void abort() noexcept;
-    static void on_child_done(detail::CompletionNode* n, detail::FutureCore& f) noexcept;
+    void on_child_done(Child* c, detail::FutureCore& f) noexcept;
     void enter();
     /// __aexit__: waits for the children, then decides what to throw.
     Task<void> exit(std::exception_ptr body_exc);
 
     detail::TaskCore* parent_ = nullptr;
-    std::list<Child> children_;
+    std::list<Child*> children_;  // owned; a fired Child is freed by the loop after invoke()
     std::vector<std::exception_ptr> errors_;
     detail::TaskCore* waiter_ = nullptr;  // parent task while it waits in exit()
     bool entered_ = false;

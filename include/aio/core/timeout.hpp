@@ -13,6 +13,7 @@
 
 #include "aio/core/errors.hpp"
 #include "aio/core/event_loop.hpp"
+#include "aio/core/handle.hpp"
 #include "aio/core/task.hpp"
 #include "aio/detail/ensure.hpp"
 
@@ -25,10 +26,10 @@ namespace aio {
 class Timeout {
 public:
     /// A deadline on the loop's clock (seconds, like loop.time()); nullopt = no deadline.
-    explicit Timeout(std::optional<double> when) noexcept : when_(when) { timer_.self = this; }
+    explicit Timeout(std::optional<double> when) noexcept : when_(when) {}
     Timeout(const Timeout&) = delete;
     Timeout& operator=(const Timeout&) = delete;
-    Timeout(Timeout&& o) noexcept : when_(o.when_) { timer_.self = this; }  // only before run()
+    Timeout(Timeout&& o) noexcept : when_(o.when_) {}  // only before run()
     ~Timeout() { disarm(); }
 
     /// Python Timeout.when().
@@ -73,21 +74,18 @@ public:
 
 private:
     enum class State : uint8_t { created, entered, expiring, expired, exited };
-    struct Timer : detail::TimerNode {
-        Timeout* self = nullptr;
-    };
     void enter();
     bool exit(bool cancelled) noexcept;  // true: raise TimeoutError
     void arm();
     void disarm() noexcept;
-    static void on_timeout(detail::TimerNode* n) noexcept;
+    void on_timeout() noexcept;
 
     std::optional<double> when_;
     State state_ = State::created;
     detail::TaskCore* task_ = nullptr;
     EventLoop* loop_ = nullptr;
     int cancelling_ = 0;
-    Timer timer_;
+    Handle handle_;
 };
 
 /// asyncio.timeout(delay): a Timeout `delay` from now (nullopt: none). Use as
@@ -107,14 +105,28 @@ Task<await_result_t<A>> wait_for_impl(A aw, double when) {
     Timeout t(when);
     co_return co_await t.run(std::move(aw));
 }
+
+/// wait_for with a timeout <= 0 (CPython 3.11 and 3.12 alike): the awaitable becomes a task that
+/// is cancelled before it ever runs; TimeoutError unless it was already done.
+template <class H>
+Task<typename H::value_type> wait_for_expired(H fut) {
+    if (!fut.core_ptr()->done()) {
+        fut.cancel();
+        MultiWait w(MultiWait::Mode::all_completed, {fut.core_ptr()});  // our own cancellation propagates
+        co_await w;
+    }
+    if (fut.core_ptr()->cancelled()) throw TimeoutError();
+    co_return fut.result();
+}
 }  // namespace detail
 
 /// asyncio.wait_for(aw, timeout): awaits `aw`; at the deadline cancels it, waits until it has
-/// really finished, then throws TimeoutError. If `aw` swallows the cancellation and returns a
+/// really finished, then throws TimeoutError. A timeout <= 0 never starts a coroutine. If `aw` swallows the cancellation and returns a
 /// value, that value is returned (CPython 3.11 and 3.12 agree). `aw` runs inline in the
 /// calling task (as 3.12 does); a TaskHandle is cancelled through the usual inward propagation.
 template <class A, class Rep, class Period>
 [[nodiscard]] Task<detail::await_result_t<A>> wait_for(A&& aw, std::chrono::duration<Rep, Period> timeout) {
+    if (timeout.count() <= 0) return detail::wait_for_expired(detail::ensure_future(std::forward<A>(aw)));
     double when = get_running_loop().time() + std::chrono::duration<double>(timeout).count();
     return detail::wait_for_impl(std::remove_cvref_t<A>(std::forward<A>(aw)), when);
 }

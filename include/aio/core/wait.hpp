@@ -69,7 +69,8 @@ template <class H, class Rep, class Period>
 }
 
 namespace detail {
-/// Shared state of an as_completed iteration: completions queue up in the order they happen.
+/// Shared state of an as_completed iteration: completions queue up in the order they happen
+/// (each seen one iteration later, like Python's done-callbacks).
 class AsCompletedState : public Waiting {
 public:
     AsCompletedState(std::vector<FutureCore*> fs, std::optional<int64_t> timeout_ns);
@@ -89,21 +90,13 @@ public:
     void describe(std::string& out) const override;
 
 private:
-    struct Node : CompletionNode {
-        AsCompletedState* self = nullptr;
-        size_t index = 0;
-    };
-    struct Timer : TimerNode {
-        AsCompletedState* self = nullptr;
-    };
-    static void on_child(CompletionNode* n, FutureCore&) noexcept;
-    static void on_timeout(TimerNode* n) noexcept;
+    static void on_child(void* self, size_t index) noexcept;
     void wake() noexcept;
 
-    std::vector<Node> nodes_;
+    ChildWatch* watch_ = nullptr;
     std::deque<size_t> done_;
-    Timer timer_;
-    EventLoop* loop_ = nullptr;
+    size_t remaining_;
+    TimerHandle timer_;
     TaskCore* waiter_ = nullptr;
     bool timed_out_ = false;
     bool cancelled_ = false;

@@ -36,10 +36,11 @@ struct ResultSlot<void> {
 /// A task step waiting for a future: registers on its completion list.
 /// Cancelling the waiting task cancels the awaited future or task (asyncio semantics: the
 /// cancellation travels inward); the waiting task resumes when that one finishes.
-class FutureWait : public Waiting {
+class FutureWait : public Waiting, private CompletionNode {
 public:
-    explicit FutureWait(FutureCore* f) noexcept : fut_(f), keep_(f) { node_.fire = &on_done; }
-    FutureWait(const FutureWait& o) noexcept : fut_(o.fut_), keep_(o.fut_) { node_.fire = &on_done; }
+    explicit FutureWait(FutureCore* f) noexcept : fut_(f), keep_(f) { fire = &on_done; }
+    FutureWait(const FutureWait& o) noexcept : Waiting(), CompletionNode(), fut_(o.fut_), keep_(o.fut_) { fire = &on_done; }
+    ~FutureWait() { unlink(); }  // before keep_ may free the future
     FutureWait& operator=(const FutureWait&) = delete;
 
     [[nodiscard]] bool ready() const noexcept { return fut_->done(); }
@@ -53,14 +54,10 @@ public:
     [[nodiscard]] FutureCore* future() const noexcept { return fut_; }
 
 private:
-    struct Node : CompletionNode {
-        FutureWait* self;
-    };
     static void on_done(CompletionNode* n, FutureCore&) noexcept;
     FutureCore* fut_;
-    CoreRef keep_;  // declared before node_: the node unlinks before the future may be freed
+    CoreRef keep_;
     TaskCore* task_ = nullptr;
-    Node node_{{}, this};
 };
 
 /// A done-callback: scheduled with call_soon semantics when the future completes.
@@ -70,11 +67,44 @@ struct DoneCallbackNode : CompletionNode, Runnable {
     DoneCallbackNode() {
         fire = &fire_cb;
         run_fn = &run;
+        drop_fn = &drop;
     }
     virtual ~DoneCallbackNode() = default;
     virtual void invoke(FutureCore& f) = 0;
     static void fire_cb(CompletionNode* n, FutureCore& f) noexcept;
     static void run(Runnable* r);
+    static void drop(Runnable* r) noexcept;
+};
+
+/// Watches N futures for an owner (gather, wait, as_completed, shield) and tells it about each
+/// completion one loop iteration later — Python's done-callback hop, so the waiter wakes when
+/// CPython's would. Reference counted: a completion already queued when the owner goes away
+/// finds the owner detached and does nothing.
+class ChildWatch {
+public:
+    using Callback = void (*)(void* owner, size_t index) noexcept;
+    static ChildWatch* create(size_t n, void* owner, Callback cb);
+    /// Starts watching `f` as child `index` (a future already done is reported next iteration).
+    void watch(size_t index, FutureCore& f);
+    /// The owner is going away: stop watching, and never call back again.
+    void detach() noexcept;
+
+private:
+    struct Node : CompletionNode, Runnable {
+        ChildWatch* block = nullptr;
+        size_t index = 0;
+    };
+    ChildWatch(size_t n, void* owner, Callback cb);
+    static void on_fire(CompletionNode* n, FutureCore& f) noexcept;
+    static void on_run(Runnable* r);
+    static void on_drop(Runnable* r) noexcept;
+    void release() noexcept;
+
+    std::unique_ptr<Node[]> nodes_;
+    size_t n_;
+    void* owner_;
+    Callback cb_;
+    uint32_t refs_ = 1;
 };
 
 template <class F>

@@ -38,9 +38,11 @@ struct SourceLoc {
     }
 };
 
-/// Something the loop's ready queue can run: a task step or a callback.
+/// Something the loop's ready queue can run (tasks are queued as tagged pointers instead).
+/// `drop_fn` releases it without running it, when a closing loop discards its queue.
 struct Runnable {
     void (*run_fn)(Runnable*) = nullptr;
+    void (*drop_fn)(Runnable*) noexcept = nullptr;
 };
 
 class FutureCore;
@@ -68,8 +70,8 @@ struct TimerNode {
     static constexpr uint32_t npos = 0xffffffffu;
     int64_t when = 0;  // loop clock, nanoseconds
     uint64_t seq = 0;  // FIFO among equal deadlines
-    uint32_t heap_index = npos;
     void (*fire)(TimerNode*) = nullptr;
+    uint32_t heap_index = npos;  // last: a derived class may use the tail padding
     [[nodiscard]] bool armed() const noexcept { return heap_index != npos; }
 };
 
@@ -89,7 +91,9 @@ protected:
 /// State of a future (and of a task, which is a future).
 enum class FutState : uint8_t { pending, finished, cancelled };
 
+/// The rarely used part of a future, allocated on first use: keeps every task frame small.
 struct FutureExtra {
+    std::exception_ptr exc;  // set when failed or cancelled
     std::string name;        // tasks: set_name / "Task-N"
     std::string cancel_msg;  // the message given to cancel()
     bool has_cancel_msg = false;
@@ -113,19 +117,34 @@ public:
     [[nodiscard]] bool is_task() const noexcept { return is_task_; }
     [[nodiscard]] uint64_t id() const noexcept { return id_; }
 
+    // The completion list: doubly linked, with the tail kept in head_->prev (saves a pointer
+    // per future; ordering is FIFO, removal O(1)).
     void link(CompletionNode& n) noexcept {
         n.owner = this;
-        n.prev = tail_;
         n.next = nullptr;
-        if (tail_) tail_->next = &n; else head_ = &n;
-        tail_ = &n;
+        if (!head_) {
+            head_ = &n;
+            n.prev = &n;
+        } else {
+            CompletionNode* tail = head_->prev;
+            tail->next = &n;
+            n.prev = tail;
+            head_->prev = &n;
+        }
     }
     void unlink(CompletionNode& n) noexcept {
-        if (n.prev) n.prev->next = n.next; else head_ = n.next;
-        if (n.next) n.next->prev = n.prev; else tail_ = n.prev;
+        CompletionNode* next = n.next;
+        if (&n == head_) {
+            head_ = next;
+            if (next) next->prev = n.prev;
+        } else {
+            n.prev->next = next;
+            if (next) next->prev = n.prev; else head_->prev = n.prev;
+        }
         n.prev = n.next = nullptr;
         n.owner = nullptr;
     }
+    [[nodiscard]] CompletionNode* first_node() const noexcept { return head_; }
 
     /// Throws the stored exception (or CancelledError) if there is one; marks it retrieved.
     void rethrow_if_failed();
@@ -136,7 +155,9 @@ public:
 
     [[nodiscard]] bool exception_retrieved() const noexcept { return retrieved_; }
     void mark_retrieved() noexcept { retrieved_ = true; }
-    [[nodiscard]] const std::exception_ptr& stored_exception() const noexcept { return exc_; }
+    [[nodiscard]] std::exception_ptr stored_exception() const noexcept { return extra_ ? extra_->exc : nullptr; }
+    [[nodiscard]] bool has_exception() const noexcept { return extra_ && extra_->exc; }
+    void set_exception_ptr(std::exception_ptr e) { extra().exc = std::move(e); }
 
     FutureExtra& extra() {
         if (!extra_) extra_ = std::make_unique<FutureExtra>();
@@ -163,16 +184,15 @@ public:
 
     // Fields are public to the detail layer (awaiters, the loop); nothing public exposes them.
 
+    // Layout: pointers first, small fields last so that TaskCore can start in our tail padding.
     EventLoop* loop_;
+    CompletionNode* head_ = nullptr;
+    std::unique_ptr<FutureExtra> extra_;
+    uint64_t id_ = 0;
     uint32_t refs_ = 1;
     FutState state_ = FutState::pending;
     bool is_task_ = false;
     bool retrieved_ = false;  // Python's "_log_traceback = False": someone saw the exception
-    std::exception_ptr exc_;  // set when failed or cancelled
-    CompletionNode* head_ = nullptr;
-    CompletionNode* tail_ = nullptr;
-    uint64_t id_ = 0;
-    std::unique_ptr<FutureExtra> extra_;
 
 protected:
     virtual ~FutureCore();
@@ -190,7 +210,8 @@ inline void CompletionNode::unlink() noexcept {
 struct PromiseBase;
 
 /// A task: a future whose result comes from a coroutine the loop drives (Python: asyncio.Task).
-class TaskCore : public FutureCore, public Runnable {
+/// The ready queue holds tasks as tagged pointers (see ReadyQueue), so a task needs no run_fn.
+class TaskCore : public FutureCore {
 public:
     explicit TaskCore(EventLoop* loop) noexcept;
 
@@ -219,16 +240,16 @@ public:
     void set_name(std::string n) { extra().name = std::move(n); }
 
     // Suspension bookkeeping, written by awaiters.
-    std::coroutine_handle<> resume_;  // innermost suspended coroutine of this task
-    PromiseBase* innermost_ = nullptr;
-    Waiting* waiting_ = nullptr;
-    uint32_t num_cancels_ = 0;
-    uint32_t all_index_ = 0;  // position in the loop's list of live tasks
     bool must_cancel_ = false;
     bool started_ = false;
     bool scheduled_ = false;  // in the ready queue (ensures one step at a time)
+    uint32_t num_cancels_ = 0;
+    uint32_t all_index_ = 0;  // position in the loop's list of live tasks
+    std::coroutine_handle<> resume_;  // innermost suspended coroutine of this task
+    PromiseBase* innermost_ = nullptr;
+    Waiting* waiting_ = nullptr;
 
-    static void run_step(Runnable* r);
+    static void run_step(TaskCore* t);
 
 protected:
     ~TaskCore() override = default;
@@ -242,6 +263,7 @@ struct PromiseBase {
 };
 
 inline thread_local TaskCore* tls_current_task = nullptr;
+inline thread_local uint64_t tls_next_task_id = 0;
 inline thread_local EventLoop* tls_running_loop = nullptr;
 
 /// The task whose step is running on this thread; throws RuntimeError when none.

@@ -59,7 +59,8 @@ auto ensure_all(std::vector<A>&& v) {
 }
 
 /// What gather and wait do while suspended: watch N futures, wake the task when the mode's
-/// condition holds. Its nodes live here (in the awaiting frame) and unlink on destruction.
+/// condition holds. Each completion is seen one iteration after it happens and the task wakes
+/// one iteration after that — exactly when CPython's _GatheringFuture / _wait would.
 class MultiWait : public Waiting {
 public:
     enum class Mode : uint8_t {
@@ -74,42 +75,28 @@ public:
     MultiWait& operator=(const MultiWait&) = delete;
     ~MultiWait();
 
-    bool await_ready();
+    bool await_ready() const noexcept { return futs_.empty(); }
     void await_suspend(std::coroutine_handle<> h);
     void await_resume();
     bool cancel_wait(TaskCore& task) noexcept override;
     void describe(std::string& out) const override;
 
-    /// Gather: index of the child whose failure ended the wait (-1 if none).
-    [[nodiscard]] long failed_index() const noexcept { return failed_; }
-    /// Gather: the awaiting task was cancelled while waiting (children were cancelled).
-    [[nodiscard]] bool cancel_requested() const noexcept { return cancel_requested_; }
-
 private:
-    struct Node : CompletionNode {
-        MultiWait* self = nullptr;
-        size_t index = 0;
-    };
-    struct Timer : TimerNode {
-        MultiWait* self = nullptr;
-    };
-    static void on_child(CompletionNode* n, FutureCore& f) noexcept;
-    static void on_timeout(TimerNode* n) noexcept;
-    bool satisfied_by(FutureCore& f, size_t index) noexcept;
+    static void on_child(void* self, size_t index) noexcept;
     void wake() noexcept;
-    void detach() noexcept;
+    void stop_watching() noexcept;
 
     Mode mode_;
     std::vector<FutureCore*> futs_;
-    std::vector<Node> nodes_;
     std::optional<int64_t> timeout_ns_;
-    Timer timer_;
+    ChildWatch* watch_ = nullptr;
+    TimerHandle timer_;
     TaskCore* task_ = nullptr;
     size_t pending_ = 0;
-    long failed_ = -1;
+    long failed_ = -1;  // gather: the child whose failure ended the wait
     bool woken_ = false;
     bool cancelled_ = false;  // wait(): the waiting task was cancelled
-    bool cancel_requested_ = false;
+    bool cancel_requested_ = false;  // gather: the waiting task was cancelled, children too
 };
 
 }  // namespace aio::detail

@@ -1,0 +1,87 @@
+// The demo registry and the banner-and-error handling shared by `aiocpp demo` and the
+// standalone examples.
+#include "demo.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+
+#include <fmt/core.h>
+
+namespace aio_demo {
+
+namespace {
+// A function-local static: registrations run during static initialisation, in an order the
+// language leaves unspecified, so the vector must exist before the first of them.
+std::vector<Demo>& registry() {
+    static std::vector<Demo> demos;
+    return demos;
+}
+
+// "E20", "e20" or "20" -> 20; anything else -> 0 (no demo has number 0).
+int parse_number(std::string_view key) {
+    if (!key.empty() && (key.front() == 'E' || key.front() == 'e')) key.remove_prefix(1);
+    if (key.empty() || key.size() > 4) return 0;
+    int n = 0;
+    for (char c : key) {
+        if (!std::isdigit(static_cast<unsigned char>(c))) return 0;
+        n = n * 10 + (c - '0');
+    }
+    return n;
+}
+}  // namespace
+
+Registration::Registration(const Demo& demo) {
+    auto& demos = registry();
+    for (const Demo& d : demos) {
+        if (d.name == demo.name) {
+            fmt::print(stderr, "aiocpp: two demos are called '{}' ({} and {})\n", demo.name, d.id(), demo.id());
+            std::abort();
+        }
+    }
+    demos.push_back(demo);
+    std::sort(demos.begin(), demos.end(), [](const Demo& a, const Demo& b) {
+        return a.number != b.number ? a.number < b.number : a.name < b.name;
+    });
+}
+
+const std::vector<Demo>& all() { return registry(); }
+
+const Demo* find(std::string_view key) {
+    for (const Demo& d : registry())
+        if (d.name == key) return &d;
+    const int number = parse_number(key);
+    const Demo* found = nullptr;
+    for (const Demo& d : registry()) {
+        if (d.number != number) continue;
+        if (found) return nullptr;  // ambiguous: the user has to give the name
+        found = &d;
+    }
+    return found;
+}
+
+bool run(const Demo& demo, const Options& options) {
+    const std::string rule(96, '=');
+    fmt::print("{}\n{} {}: {}\n", rule, demo.id(), demo.name, demo.summary);
+    if (options.virtual_time) fmt::print("(virtual time: sleeps take no real time, and loop times are exact)\n");
+    fmt::print("{}\n", rule);
+    std::fflush(stdout);
+    try {
+        demo.run(options);
+        fmt::print("\n");
+        std::fflush(stdout);
+        return true;
+    } catch (const aio::KeyboardInterrupt&) {
+        throw;
+    } catch (...) {
+        // describe_exception also names aio::CancelledError, which (as in Python) is not a
+        // std::exception and would slip past a `catch (const std::exception&)`.
+        std::fflush(stdout);
+        fmt::print(stderr, "demo {} failed: {}\n", demo.name, aio::describe_exception(std::current_exception()));
+    }
+    return false;
+}
+
+}  // namespace aio_demo

@@ -1,0 +1,73 @@
+// The demo registry: every example file registers one demo here, and both its standalone
+// executable and the `aiocpp demo` command find it. Adding a demo = adding one file
+// examples/eNN_name.cpp that defines a run function and an aio_demo::Registration.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "aio/aio.hpp"
+
+namespace aio_demo {
+
+/// What the command line passes to a demo. Demos read only the fields they care about, so new
+/// fields can be added without touching the existing demos.
+struct Options {
+    /// Run the event loop on the test clock: sleeps take no real time and loop times are exact.
+    bool virtual_time = false;
+
+    [[nodiscard]] aio::LoopOptions loop_options() const { return aio::LoopOptions{.virtual_time = virtual_time}; }
+};
+
+/// One port of a course example.
+struct Demo {
+    std::string_view name;     // what `aiocpp demo NAME` accepts, e.g. "coroutine_basics"
+    int number = 0;            // the course's example number: 19 for E19
+    std::string_view summary;  // one sentence, for `aiocpp demo list`
+    void (*run)(const Options&) = nullptr;
+
+    [[nodiscard]] std::string id() const {
+        // Appending, not "E" + std::to_string(n): g++ 12 -O3 reports a bogus -Wrestrict on that form.
+        std::string id = "E";
+        id += std::to_string(number);
+        return id;
+    }
+};
+
+/// Adds a demo to the registry when the program starts. Define one per example file, at
+/// namespace scope:
+///
+///     const aio_demo::Registration registration{{.name = "...", .number = 19, .summary = "...", .run = &run}};
+///
+/// Duplicate names abort at startup, so a clash is found by the first run, not by a user.
+class Registration {
+public:
+    explicit Registration(const Demo& demo);
+};
+
+/// Every registered demo, in the course's order (by E-number, then by name).
+[[nodiscard]] const std::vector<Demo>& all();
+
+/// The demo called `key`, where key is a name ("masha_and_dasha") or an E-number ("E20", "e20").
+/// Null if none matches, or if an E-number is shared by several demos.
+[[nodiscard]] const Demo* find(std::string_view key);
+
+/// Prints the demo's banner, runs it, and reports an exception instead of letting it escape.
+/// Returns false if the demo failed. aio::KeyboardInterrupt (Ctrl-C) is rethrown: it should
+/// stop the whole program, not just one demo.
+bool run(const Demo& demo, const Options& options);
+
+/// Milliseconds of loop time since construction: the clock every demo's timeline uses.
+/// Loop time (not wall time) so that --virtual-time timelines are exact.
+class LoopStopwatch {
+public:
+    LoopStopwatch() : start_(aio::get_running_loop().time()) {}
+    [[nodiscard]] double ms() const { return (aio::get_running_loop().time() - start_) * 1000.0; }
+
+private:
+    double start_;
+};
+
+}  // namespace aio_demo
