@@ -326,29 +326,8 @@ void EventLoop::default_exception_handler(const ExceptionContext& context) noexc
 
 // --- running ------------------------------------------------------------------------------------
 
-void EventLoop::run_forever() {
-    if (closed_) throw_closed("run_forever");
-    if (running_) throw RuntimeError("This event loop is already running");
-    if (detail::tls_running_loop) throw RuntimeError("Cannot run the event loop while another loop is running");
-    running_ = true;
-    owner_ = std::this_thread::get_id();
-    detail::tls_running_loop = this;
-    struct Reset {
-        EventLoop* l;
-        ~Reset() {
-            l->running_ = false;
-            l->stopping_ = false;
-            l->owner_ = {};
-            detail::tls_running_loop = nullptr;
-        }
-    } reset{this};
-    for (;;) {
-        run_once();
-        if (stopping_) break;
-    }
-}
-
-void EventLoop::run_once() {
+// Inlined into run_forever: one iteration per task switch is the hot path of everything.
+[[gnu::always_inline]] inline void EventLoop::run_once() {
     ++iterations_;
     if (ready_.empty() && !stopping_) [[unlikely]] {
         ticks_since_poll_ = 0;
@@ -374,6 +353,28 @@ void EventLoop::run_once() {
             detail::Runnable* r = detail::ReadyQueue::as_runnable(v);
             r->run_fn(r);
         }
+    }
+}
+
+void EventLoop::run_forever() {
+    if (closed_) throw_closed("run_forever");
+    if (running_) throw RuntimeError("This event loop is already running");
+    if (detail::tls_running_loop) throw RuntimeError("Cannot run the event loop while another loop is running");
+    running_ = true;
+    owner_ = std::this_thread::get_id();
+    detail::tls_running_loop = this;
+    struct Reset {
+        EventLoop* l;
+        ~Reset() {
+            l->running_ = false;
+            l->stopping_ = false;
+            l->owner_ = {};
+            detail::tls_running_loop = nullptr;
+        }
+    } reset{this};
+    for (;;) {
+        run_once();
+        if (stopping_) break;
     }
 }
 

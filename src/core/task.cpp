@@ -51,7 +51,9 @@ void check_settable_exception(const std::exception_ptr& e) {
 // ---------------------------------------------------------------------------------------------
 // FutureCore
 
-FutureCore::~FutureCore() { abandon_nodes(); }
+FutureCore::~FutureCore() {
+    if (head_) abandon_nodes();
+}
 
 void FutureCore::abandon_nodes() noexcept {
     while (CompletionNode* n = head_) {
@@ -184,8 +186,7 @@ void TaskCore::run_step(TaskCore* t) {
     tls_current_task = prev;
 }
 
-TaskCore& current_task_core() {
-    if (TaskCore* t = tls_current_task) [[likely]] return *t;
+void throw_no_current_task() {
     throw RuntimeError(
         "an aiocpp awaitable was awaited outside a running task: co_await it from a coroutine "
         "started by aio::run, create_task or gather");

@@ -115,6 +115,18 @@ TEST(EventLoop, ClosedLoopRejectsWork) {
     loop.close();  // idempotent
 }
 
+TEST(EventLoop, RunningATaskOnAClosedLoopThrows) {
+    aio::EventLoop loop;
+    loop.close();
+    auto body = []() -> aio::Task<int> { co_return 1; };
+    try {
+        loop.run_until_complete(body());
+        ADD_FAILURE() << "expected RuntimeError";
+    } catch (const aio::RuntimeError& e) {
+        EXPECT_NE(std::string(e.what()).find("closed"), std::string::npos) << e.what();
+    }
+}
+
 TEST(EventLoop, GetRunningLoop) {
     EXPECT_THROW(aio::get_running_loop(), aio::RuntimeError);
     aio::EventLoop loop;

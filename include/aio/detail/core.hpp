@@ -266,8 +266,12 @@ inline thread_local TaskCore* tls_current_task = nullptr;
 inline thread_local uint64_t tls_next_task_id = 0;
 inline thread_local EventLoop* tls_running_loop = nullptr;
 
+[[noreturn]] void throw_no_current_task();
 /// The task whose step is running on this thread; throws RuntimeError when none.
-TaskCore& current_task_core();
+inline TaskCore& current_task_core() {
+    if (TaskCore* t = tls_current_task) [[likely]] return *t;
+    throw_no_current_task();
+}
 
 /// Delivery of a typed value through a raw pointer, for callbacks: keeps a core alive.
 class CoreRef {
