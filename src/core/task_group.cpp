@@ -11,7 +11,7 @@ using detail::TaskCore;
 
 /// Waits until the group has no children. Cancelling it just ends the wait with CancelledError
 /// (the group then aborts and waits again, as Python's __aexit__ loop does).
-class TaskGroup::AllDone : public detail::Waiting {
+class TaskGroup::AllDone final : public detail::Waiting {
 public:
     explicit AllDone(TaskGroup& g) : g_(g) {}
     bool await_ready() const noexcept { return g_.children_.empty(); }

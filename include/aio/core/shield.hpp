@@ -12,7 +12,7 @@ namespace detail {
 /// the future: the waiter stops waiting and gets CancelledError, the inner work goes on.
 /// The inner completion reaches the waiter through a done-callback hop, as in Python.
 template <class H>
-class ShieldAwaiter : public Waiting {
+class ShieldAwaiter final : public Waiting {
 public:
     explicit ShieldAwaiter(H h) : h_(std::move(h)) {}
     ShieldAwaiter(const ShieldAwaiter& o) : Waiting(), h_(o.h_) {}

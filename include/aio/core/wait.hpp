@@ -71,7 +71,7 @@ template <class H, class Rep, class Period>
 namespace detail {
 /// Shared state of an as_completed iteration: completions queue up in the order they happen
 /// (each seen one iteration later, like Python's done-callbacks).
-class AsCompletedState : public Waiting {
+class AsCompletedState final : public Waiting {
 public:
     AsCompletedState(std::vector<FutureCore*> fs, std::optional<int64_t> timeout_ns);
     AsCompletedState(const AsCompletedState&) = delete;

@@ -61,7 +61,7 @@ auto ensure_all(std::vector<A>&& v) {
 /// What gather and wait do while suspended: watch N futures, wake the task when the mode's
 /// condition holds. Each completion is seen one iteration after it happens and the task wakes
 /// one iteration after that — exactly when CPython's _GatheringFuture / _wait would.
-class MultiWait : public Waiting {
+class MultiWait final : public Waiting {
 public:
     enum class Mode : uint8_t {
         gather,             // until all done, or the first failure / cancellation

@@ -96,12 +96,8 @@ public:
         if (sz == 0) return n;
         uint32_t i = 0;
         for (;;) {
-            uint32_t c = 4 * i + 1;
-            if (c >= sz) break;
-            uint32_t best = c;
-            const uint32_t end = c + 4 < sz ? c + 4 : sz;
-            for (uint32_t k = c + 1; k < end; ++k)
-                if (less(v_[k], v_[best])) best = k;
+            const uint32_t best = min_child(i, sz);
+            if (best == 0) break;
             v_[i] = v_[best];
             v_[i].node->heap_index = i;
             i = best;
@@ -119,6 +115,16 @@ private:
         TimerNode* node;
     };
     static bool less(const Entry& a, const Entry& b) noexcept { return a.when < b.when || (a.when == b.when && a.seq < b.seq); }
+    /// The smallest of i's (up to four) children, or 0 when i is a leaf.
+    uint32_t min_child(uint32_t i, uint32_t sz) const noexcept {
+        const uint32_t c = 4 * i + 1;
+        if (c >= sz) return 0;
+        uint32_t best = c;
+        const uint32_t end = c + 4 < sz ? c + 4 : sz;
+        for (uint32_t k = c + 1; k < end; ++k)
+            if (less(v_[k], v_[best])) best = k;
+        return best;
+    }
     void sift_up(uint32_t i) noexcept {
         Entry e = v_[i];
         while (i > 0) {
@@ -135,13 +141,8 @@ private:
         const uint32_t sz = static_cast<uint32_t>(v_.size());
         Entry e = v_[i];
         for (;;) {
-            uint32_t c = 4 * i + 1;
-            if (c >= sz) break;
-            uint32_t best = c;
-            const uint32_t end = c + 4 < sz ? c + 4 : sz;
-            for (uint32_t k = c + 1; k < end; ++k)
-                if (less(v_[k], v_[best])) best = k;
-            if (!less(v_[best], e)) break;
+            const uint32_t best = min_child(i, sz);
+            if (best == 0 || !less(v_[best], e)) break;
             v_[i] = v_[best];
             v_[i].node->heap_index = i;
             i = best;

@@ -1,0 +1,107 @@
+// The workloads of issue #2's benchmarks, shared by bench_core (Google Benchmark) and aio_micro
+// (one cold run per process, shaped like ../shared/peers' programs).
+#pragma once
+
+#include <malloc.h>
+
+#include <aio/aio.hpp>
+#include <chrono>
+#include <random>
+#include <thread>
+#include <vector>
+
+namespace bench {
+
+using namespace std::chrono_literals;
+
+inline aio::Task<void> trivial() { co_return; }
+inline aio::Task<void> yield_once() { co_await aio::sleep(0ms); }
+
+/// Tokio spawn_tokio / Asio spawn_asio: spawn n tasks, then await every handle.
+inline aio::Task<void> spawn_all(size_t n, bool yield) {
+    std::vector<aio::TaskHandle<void>> hs;
+    hs.reserve(n);
+    for (size_t i = 0; i < n; ++i) hs.push_back(aio::create_task(yield ? yield_once() : trivial()));
+    for (auto& h : hs) co_await h;
+}
+
+/// Python micro.py tasks: n tasks that each await sleep(0), gathered.
+inline aio::Task<void> gather_sleep0(size_t n) {
+    std::vector<aio::Task<void>> ts;
+    ts.reserve(n);
+    for (size_t i = 0; i < n; ++i) ts.push_back(yield_once());
+    co_await aio::gather(std::move(ts));
+}
+
+/// create_task + await, one at a time.
+inline aio::Task<void> create_await(size_t n) {
+    for (size_t i = 0; i < n; ++i) co_await aio::create_task(trivial());
+}
+
+/// Inline await of a trivial coroutine, n times.
+inline aio::Task<void> inline_await(size_t n) {
+    for (size_t i = 0; i < n; ++i) co_await trivial();
+}
+
+inline aio::Task<void> spin(size_t k) {
+    for (size_t i = 0; i < k; ++i) co_await aio::sleep(0ms);
+}
+/// Two tasks alternating through sleep(0): `switches` switches in all.
+inline aio::Task<void> ping_pong(size_t switches) { co_await aio::gather(spin(switches / 2), spin(switches / 2)); }
+
+/// n tasks asleep at once; returns the heap bytes per task (frame, registry, timer slot).
+inline aio::Task<double> sleepers(size_t n) {
+    auto sleeper = []() -> aio::Task<void> { co_await aio::sleep(1h); };
+    auto before = mallinfo2().uordblks;
+    for (size_t i = 0; i < n; ++i) (void)aio::create_task(sleeper());
+    co_await aio::sleep(0ms);  // every task has started and is asleep
+    co_return static_cast<double>(mallinfo2().uordblks - before) / static_cast<double>(n);
+    // returning lets aio::run cancel all of them, as asyncio.run does
+}
+
+/// n tasks sleeping random delays within 10 ms, gathered.
+inline aio::Task<void> sleepers_fired(size_t n) {
+    std::mt19937 rng(7);
+    std::uniform_int_distribution<int> us(0, 10'000);
+    std::vector<aio::Task<void>> ts;
+    ts.reserve(n);
+    for (size_t i = 0; i < n; ++i)
+        ts.push_back([](int d) -> aio::Task<void> { co_await aio::sleep(std::chrono::microseconds(d)); }(us(rng)));
+    co_await aio::gather(std::move(ts));
+}
+
+/// Random delays within 10 ms for the timer benchmark (made outside the timed part).
+inline std::vector<int> timer_delays(size_t n) {
+    std::mt19937 rng(42);
+    std::uniform_int_distribution<int> us(0, 10'000);
+    std::vector<int> delays(n);
+    for (auto& d : delays) d = us(rng);
+    return delays;
+}
+/// n call_later callbacks with the given delays, on a fresh loop, until all have fired.
+inline bool timers(const std::vector<int>& delays) {
+    aio::EventLoop loop;
+    const size_t n = delays.size();
+    size_t fired = 0;
+    for (int d : delays)
+        loop.call_later(std::chrono::microseconds(d), [&fired, &loop, n] {
+            if (++fired == n) loop.stop();
+        });
+    loop.run_forever();
+    return fired == n;
+}
+
+/// n call_soon_threadsafe from another thread; true if all were delivered.
+inline bool threadsafe(size_t n) {
+    aio::EventLoop loop;
+    size_t got = 0;
+    std::thread producer([&] {
+        for (size_t i = 0; i < n; ++i) loop.call_soon_threadsafe([&got] { ++got; });
+        loop.call_soon_threadsafe([&loop] { loop.stop(); });
+    });
+    loop.run_forever();
+    producer.join();
+    return got == n;
+}
+
+}  // namespace bench
