@@ -25,7 +25,7 @@ void per_item(benchmark::State& state, const char* name, double items, F&& f) {
 void BM_SleepingTasksMemory(benchmark::State& state) {
     double bytes = 0;
     for (auto _ : state) bytes = aio::run(bench::sleepers(static_cast<size_t>(state.range(0))));
-    state.counters["heap_bytes_per_task"] = bytes;
+    state.counters["resident_bytes_per_task"] = bytes;
 }
 BENCHMARK(BM_SleepingTasksMemory)->Arg(1'000'000)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 

@@ -65,4 +65,4 @@ echo "| create_task + await, 1M one at a time | $(per $(m aio_create_await) 1000
 echo "| sleep(0) switch between two tasks | $(per $(m aio_switch) 10000000) ns/switch | goal ≤ 25 ns | |"
 echo "| 1M timers scheduled and fired | $(m aio_timers) s | goal ≤ 0.5 s | |"
 echo "| call_soon_threadsafe from another thread | $(awk -v s=$(m aio_threadsafe) 'BEGIN {printf "%.1f", 1e6 / s / 1e6}') M calls/s | goal ≥ 5 M/s | |"
-echo "| 1M tasks asleep at once | $(printf %.0f "$mem") heap bytes/task | goal ≤ 256 B | |"
+echo "| 1M tasks asleep at once | $(printf %.0f "$mem") resident bytes/task | goal ≤ 256 B | |"

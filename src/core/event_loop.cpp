@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "aio/core/log.hpp"
+#include "aio/core/sleep.hpp"
 #include "aio/core/task.hpp"
 #include "aio/detail/await_future.hpp"
 #include "loop_registry.hpp"
@@ -382,12 +383,14 @@ void EventLoop::process_timers() {
     const int64_t now = clock_ns();
     while (!timers_.empty() && timers_.top_when() <= now) {
         detail::TimerNode* t = timers_.pop();
-        t->fire(t);
+        if (t->kind == detail::TimerNode::callback) fire_timer_callback(t);
+        else detail::SleepAwaiter::on_timer(t);
     }
 }
 
 void EventLoop::poll_io(bool may_block) {
     Impl& I = *impl_;
+    ready_.shrink_if_idle();
     int64_t timeout = 0;
     if (may_block) {
         if (timers_.empty()) timeout = -1;
@@ -507,7 +510,7 @@ void EventLoop::abandon_all() noexcept {
         while (!timers_.empty()) {
             any = true;
             detail::TimerNode* t = timers_.pop();
-            if (t->fire == &fire_timer_callback) static_cast<CallbackState::Timer*>(t)->self->release();
+            if (t->kind == detail::TimerNode::callback) static_cast<CallbackState::Timer*>(t)->self->release();
             // A sleep's node belongs to a frame; it is now unarmed and will not touch the heap.
         }
         while (!tasks_.empty()) {

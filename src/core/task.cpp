@@ -1,5 +1,7 @@
 // Futures, tasks and their awaiters: completion, cancellation, and the reports Python makes
 // ("Task exception was never retrieved", "coroutine ... was never awaited").
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -410,10 +412,33 @@ void SleepAwaiter::describe(std::string& out) const {
 
 #if AIO_FRAME_POOL
 namespace {
-constexpr std::size_t kSlabBytes = 64 * 1024;
+// Slabs start small (a program with a few tasks stays small) and double up to 2 MiB; those are
+// mapped 2 MiB-aligned and advised as transparent huge pages, so a million tasks cost a few
+// hundred page faults instead of tens of thousands (a first-touch fault is microseconds in a VM).
+constexpr std::size_t kFirstSlab = 64 * 1024;
+constexpr std::size_t kHugeSlab = 2 * 1024 * 1024;
 std::mutex g_orphans_mutex;
 FrameBlock* g_orphans[kFrameClasses];
 std::atomic<bool> g_have_orphans{false};
+
+char* new_slab(std::size_t bytes) {
+    if (bytes < kHugeSlab) return static_cast<char*>(::operator new(bytes));
+    // Over-map by 2 MiB, then trim to an aligned 2 MiB window.
+    void* raw = ::mmap(nullptr, 2 * kHugeSlab, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) throw std::bad_alloc();
+    auto start = reinterpret_cast<uintptr_t>(raw);
+    uintptr_t aligned = (start + kHugeSlab - 1) & ~(kHugeSlab - 1);
+    if (aligned > start) ::munmap(raw, aligned - start);
+    uintptr_t end = start + 2 * kHugeSlab;
+    if (end > aligned + kHugeSlab) ::munmap(reinterpret_cast<void*>(aligned + kHugeSlab), end - aligned - kHugeSlab);
+    ::madvise(reinterpret_cast<void*>(aligned), kHugeSlab, MADV_HUGEPAGE);
+    return reinterpret_cast<char*>(aligned);
+}
+
+void push_orphan(FrameBlock* b, std::size_t c) {
+    b->next = g_orphans[c];
+    g_orphans[c] = b;
+}
 
 struct PoolOwner {
     bool active = false;
@@ -425,16 +450,22 @@ struct PoolOwner {
             FrameBlock* h = t_frame_pool.heads[c];
             while (h) {
                 FrameBlock* n = h->next;
-                h->next = g_orphans[c];
-                g_orphans[c] = h;
+                push_orphan(h, c);
                 h = n;
             }
             t_frame_pool.heads[c] = nullptr;
+            t_frame_pool.counts[c] = 0;
         }
     }
 };
 thread_local PoolOwner t_pool_owner;
 }  // namespace
+
+void frame_free_overflow(void* p, std::size_t c) noexcept {
+    std::lock_guard lk(g_orphans_mutex);
+    push_orphan(static_cast<FrameBlock*>(p), c);
+    g_have_orphans.store(true, std::memory_order_release);
+}
 
 void* frame_alloc_slow(std::size_t c) {
     FramePool& p = t_frame_pool;
@@ -448,8 +479,10 @@ void* frame_alloc_slow(std::size_t c) {
     }
     const std::size_t sz = c * 16;
     if (static_cast<std::size_t>(p.bump_end - p.bump) < sz) {
-        p.bump = static_cast<char*>(::operator new(kSlabBytes));
-        p.bump_end = p.bump + kSlabBytes;
+        std::size_t bytes = p.next_slab ? p.next_slab : kFirstSlab;
+        p.bump = new_slab(bytes);
+        p.bump_end = p.bump + bytes;
+        p.next_slab = bytes < kHugeSlab ? bytes * 2 : kHugeSlab;
     }
     void* r = p.bump;
     p.bump += sz;

@@ -104,7 +104,7 @@ public:
     /// loop.call_soon_threadsafe(callback): callable from any thread; wakes the loop.
     template <class F>
     Handle call_soon_threadsafe(F&& fn) {
-        auto* s = detail::make_callback(std::forward<F>(fn));
+        auto* s = detail::make_foreign_callback(std::forward<F>(fn));
         s->loop = this;
         s->add_ref();
         enqueue_threadsafe(s);
@@ -207,7 +207,7 @@ private:
         auto* s = detail::make_callback(std::forward<F>(fn));
         s->loop = this;
         s->timer.when = when;
-        s->timer.fire = &fire_timer_callback;
+        s->timer.kind = detail::TimerNode::callback;
         s->add_ref();  // the heap's reference
         timers_.push(&s->timer);
         return TimerHandle(s);

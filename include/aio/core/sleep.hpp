@@ -16,14 +16,8 @@ namespace detail {
 /// A zero or negative delay just yields one loop iteration.
 class SleepAwaiter : public Waiting, private TimerNode {
 public:
-    explicit SleepAwaiter(std::chrono::nanoseconds d) noexcept {
-        when = d.count();
-        fire = &on_timer;
-    }
-    SleepAwaiter(const SleepAwaiter& o) noexcept : Waiting(), TimerNode() {
-        when = o.when;
-        fire = &on_timer;
-    }
+    explicit SleepAwaiter(std::chrono::nanoseconds d) noexcept { when = d.count(); }
+    SleepAwaiter(const SleepAwaiter& o) noexcept : Waiting(), TimerNode() { when = o.when; }
     SleepAwaiter& operator=(const SleepAwaiter&) = delete;
     ~SleepAwaiter() {
         if (armed()) [[unlikely]] disarm();
@@ -47,10 +41,11 @@ public:
     }
     bool cancel_wait(TaskCore& task) noexcept override;
     void describe(std::string& out) const override;
+    /// The loop calls this when a sleep's deadline comes (TimerNode::sleep).
+    static void on_timer(TimerNode* n) noexcept;
 
 private:
     void suspend_timed(std::coroutine_handle<> h);
-    static void on_timer(TimerNode* n) noexcept;
     void disarm() noexcept;
 
     bool cancelled_ = false;  // first: fits in TimerNode's tail padding

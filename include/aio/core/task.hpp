@@ -53,11 +53,18 @@ struct FrameBlock {
 /// Trivially constructible and destructible, so thread_local access needs no guard.
 struct FramePool {
     FrameBlock* heads[kFrameClasses];
+    uint32_t counts[kFrameClasses];  // blocks on each list (capped: see frame_free_overflow)
     char* bump;
     char* bump_end;
+    std::size_t next_slab;
 };
 inline thread_local FramePool t_frame_pool{};
+/// A thread keeps at most this many free blocks per size class; beyond it, blocks go to a
+/// shared pool that other threads refill from, so memory freed on one thread and allocated on
+/// another (producer/consumer) is recycled instead of piling up.
+inline constexpr uint32_t kFrameListCap = 16384;
 void* frame_alloc_slow(std::size_t cls);
+void frame_free_overflow(void* p, std::size_t cls) noexcept;
 
 inline void* frame_alloc(std::size_t n) {
     const std::size_t c = (n + 15) >> 4;
@@ -65,6 +72,7 @@ inline void* frame_alloc(std::size_t n) {
         FramePool& p = t_frame_pool;
         if (FrameBlock* b = p.heads[c]) [[likely]] {
             p.heads[c] = b->next;
+            --p.counts[c];
             return b;
         }
         return frame_alloc_slow(c);
@@ -75,9 +83,11 @@ inline void frame_free(void* ptr, std::size_t n) noexcept {
     const std::size_t c = (n + 15) >> 4;
     if (c < kFrameClasses) [[likely]] {
         FramePool& p = t_frame_pool;
+        if (p.counts[c] >= kFrameListCap) [[unlikely]] return frame_free_overflow(ptr, c);
         auto* b = static_cast<FrameBlock*>(ptr);
         b->next = p.heads[c];
         p.heads[c] = b;
+        ++p.counts[c];
         return;
     }
     ::operator delete(ptr);
@@ -101,7 +111,7 @@ struct PromiseReturn {
 };
 template <>
 struct PromiseReturn<void> {
-    ResultSlot<void> result;
+    [[no_unique_address]] ResultSlot<void> result;
     void return_void() noexcept {}
 };
 

@@ -36,8 +36,21 @@ public:
     static Runnable* as_runnable(uintptr_t v) noexcept { return reinterpret_cast<Runnable*>(v); }
     [[nodiscard]] size_t size() const noexcept { return tail_ - head_; }
     [[nodiscard]] bool empty() const noexcept { return tail_ == head_; }
+    /// After a burst (a million tasks created in one step) the ring would keep its peak size for
+    /// good; give the memory back once it is empty again.
+    void shrink_if_idle() noexcept {
+        if (cap_ <= kShrinkAbove || !empty()) return;
+        if (auto* nb = static_cast<uintptr_t*>(std::malloc(sizeof(uintptr_t) * kInitialCap))) {
+            std::free(buf_);
+            buf_ = nb;
+            cap_ = kInitialCap;
+            head_ = tail_ = 0;
+        }
+    }
 
 private:
+    static constexpr size_t kInitialCap = 256;
+    static constexpr size_t kShrinkAbove = 64 * 1024;
     void push_raw(uintptr_t v) {
         if (tail_ - head_ == cap_) [[unlikely]] grow();
         buf_[tail_++ & (cap_ - 1)] = v;
@@ -54,20 +67,20 @@ private:
         cap_ = ncap;
     }
     uintptr_t* buf_;
-    size_t cap_ = 256;
+    size_t cap_ = kInitialCap;
     size_t head_ = 0;
     size_t tail_ = 0;
 };
 
-/// Min-heap of timers keyed by (when, seq), 4-ary, with the keys stored in the array so that
-/// sifting compares within a cache line instead of chasing node pointers. Each node knows its
+/// Min-heap of timers keyed by (when, seq), 4-ary, with the deadlines stored in the array so
+/// that sifting compares within a cache line instead of chasing node pointers. Each node knows its
 /// index, so removal is O(log n) and needs no tombstones (asyncio keeps cancelled TimerHandles
 /// until they surface).
 class TimerHeap {
 public:
     void push(TimerNode* n) {
         n->seq = next_seq_++;
-        v_.push_back(Entry{n->when, n->seq, n});
+        v_.push_back(Entry{n->when, n});
         sift_up(static_cast<uint32_t>(v_.size() - 1));
     }
     [[nodiscard]] TimerNode* top() const noexcept { return v_.empty() ? nullptr : v_.front().node; }
@@ -109,12 +122,14 @@ public:
     }
 
 private:
-    struct Entry {
+    struct Entry {  // 16 bytes: four children share a cache line
         int64_t when;
-        uint64_t seq;
         TimerNode* node;
     };
-    static bool less(const Entry& a, const Entry& b) noexcept { return a.when < b.when || (a.when == b.when && a.seq < b.seq); }
+    // Equal deadlines (common on the virtual clock) fall back to the node's sequence number.
+    static bool less(const Entry& a, const Entry& b) noexcept {
+        return a.when < b.when || (a.when == b.when && a.node->seq < b.node->seq);
+    }
     /// The smallest of i's (up to four) children, or 0 when i is a leaf.
     uint32_t min_child(uint32_t i, uint32_t sz) const noexcept {
         const uint32_t c = 4 * i + 1;
