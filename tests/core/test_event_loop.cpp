@@ -254,6 +254,19 @@ TEST(EventLoop, DebugModeWarnsAboutSlowCallbacks) {
     EXPECT_TRUE(cap.contains("Executing a callback took"));
 }
 
+TEST(EventLoop, DebugModeSlowTaskWarningNamesTheTaskAndCoroutine) {
+    aiotest::LogCapture cap;
+    auto crunch = []() -> aio::Task<int> { co_return 7; };
+    auto main = [&]() -> aio::Task<int> {
+        auto t = aio::create_task(crunch(), "cruncher");
+        co_return co_await t;
+    };
+    // slow_callback_duration = 0: every step counts as slow, without the test burning real time.
+    EXPECT_EQ(aio::run(main(), {.debug = true, .slow_callback_duration = 0ns}), 7);
+    EXPECT_TRUE(cap.contains("Executing task 'cruncher'")) << "log: " << (cap.lines().empty() ? "" : cap.lines()[0]);
+    EXPECT_TRUE(cap.contains("test_event_loop.cpp"));  // the coroutine's source location
+}
+
 TEST(EventLoop, AdvanceTimeOnlyOnVirtualLoops) {
     aio::EventLoop real;
     EXPECT_THROW(real.advance_time(1s), aio::RuntimeError);
