@@ -251,7 +251,7 @@ private:
     bool debug_ = false;
     bool running_ = false;
     bool stopping_ = false;
-    bool closed_ = false;
+    std::atomic<bool> closed_{false};  // read by call_soon_threadsafe from other threads
     int64_t slow_ns_ = 100'000'000;
     uint32_t ticks_since_poll_ = 0;
     uint64_t iterations_ = 0;
