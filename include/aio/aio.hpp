@@ -6,6 +6,7 @@
 #include "aio/core/debug.hpp"
 #include "aio/core/errors.hpp"
 #include "aio/core/event_loop.hpp"
+#include "aio/core/executor.hpp"
 #include "aio/core/future.hpp"
 #include "aio/core/gather.hpp"
 #include "aio/core/generator.hpp"

@@ -100,6 +100,7 @@ struct EventLoop::Impl {
     std::unordered_map<int, CallbackState*> signals;
 
     ExceptionHandler exception_handler;
+    std::shared_ptr<Executor> default_executor;
 };
 
 EventLoop::EventLoop(LoopOptions options) : impl_(std::make_unique<Impl>()) {
@@ -292,6 +293,20 @@ bool EventLoop::remove_signal_handler(int sig) {
     impl_->signals.erase(it);
     detail::signals::uninstall(sig, this);
     return true;
+}
+
+// --- executors ----------------------------------------------------------------------------------
+
+void EventLoop::set_default_executor(std::shared_ptr<Executor> executor) {
+    if (closed_) throw_closed("set_default_executor");
+    if (impl_->default_executor && impl_->default_executor != executor) impl_->default_executor->shutdown(false);
+    impl_->default_executor = std::move(executor);
+}
+
+const std::shared_ptr<Executor>& EventLoop::default_executor() const noexcept { return impl_->default_executor; }
+
+void EventLoop::shutdown_default_executor() noexcept {
+    if (auto ex = std::move(impl_->default_executor)) ex->shutdown(true);
 }
 
 // --- errors -------------------------------------------------------------------------------------
@@ -530,6 +545,7 @@ void EventLoop::abandon_all() noexcept {
 void EventLoop::close() {
     if (running_) throw RuntimeError("Cannot close a running event loop");
     if (closed_) return;
+    if (auto ex = std::move(impl_->default_executor)) ex->shutdown(false);  // Python: wait=False
     abandon_all();
     closed_ = true;
     Impl& I = *impl_;

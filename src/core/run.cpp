@@ -77,6 +77,7 @@ void run_main(EventLoop& loop, TaskRef main) {
                 cancel_all_tasks(loop);
             } catch (...) {
             }
+            loop.shutdown_default_executor();  // asyncio.run: waits for the executor's jobs
             if (sigint) {
                 signals::set_sigint_escalation(false);
                 loop.remove_signal_handler(SIGINT);

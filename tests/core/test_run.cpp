@@ -107,3 +107,33 @@ TEST(DumpTasks, ShowsTheInlineAwaitStack) {
     EXPECT_NE(first, std::string::npos) << dump;
     EXPECT_NE(second, std::string::npos) << dump;
 }
+
+namespace {
+struct RecordingExecutor final : aio::Executor {
+    std::vector<bool>* calls;
+    explicit RecordingExecutor(std::vector<bool>* c) : calls(c) {}
+    void shutdown(bool wait) noexcept override { calls->push_back(wait); }
+};
+}  // namespace
+
+TEST(Run, ShutsDownTheDefaultExecutorAndWaits) {
+    std::vector<bool> calls;
+    auto main = [&]() -> aio::Task<void> {
+        aio::get_running_loop().set_default_executor(std::make_shared<RecordingExecutor>(&calls));
+        co_return;
+    };
+    aiotest::run_virtual(main());
+    EXPECT_EQ(calls, std::vector<bool>{true});  // asyncio.run: shutdown_default_executor waits
+}
+
+TEST(Run, CloseShutsDownTheDefaultExecutorWithoutWaiting) {
+    std::vector<bool> calls, replaced;
+    {
+        aio::EventLoop loop;
+        loop.set_default_executor(std::make_shared<RecordingExecutor>(&replaced));
+        loop.set_default_executor(std::make_shared<RecordingExecutor>(&calls));
+        EXPECT_EQ(replaced, std::vector<bool>{false});  // the previous default is shut down
+        EXPECT_TRUE(loop.default_executor());
+    }
+    EXPECT_EQ(calls, std::vector<bool>{false});  // Python's loop.close(): wait=False
+}

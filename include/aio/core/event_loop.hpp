@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "aio/core/errors.hpp"
+#include "aio/core/executor.hpp"
 #include "aio/core/handle.hpp"
 #include "aio/detail/core.hpp"
 #include "aio/detail/queues.hpp"
@@ -178,6 +179,16 @@ public:
     void call_exception_handler(const ExceptionContext& context) noexcept;
     /// loop.default_exception_handler(context): logs through aio::log.
     void default_exception_handler(const ExceptionContext& context) noexcept;
+
+    // --- executors -----------------------------------------------------------------------------
+    /// loop.set_default_executor(executor): the executor run_in_executor(nullptr, ...) uses.
+    /// The loop shares ownership; the previous default, if any, is shut down (without waiting).
+    void set_default_executor(std::shared_ptr<Executor> executor);
+    /// The default executor, or null if none was set or created yet.
+    [[nodiscard]] const std::shared_ptr<Executor>& default_executor() const noexcept;
+    /// loop.shutdown_default_executor(): shuts the default executor down and waits for its jobs.
+    /// aio::run calls it after the main task; close() shuts it down without waiting.
+    void shutdown_default_executor() noexcept;
 
     // --- debug ---------------------------------------------------------------------------------
     void set_debug(bool enabled) noexcept { debug_ = enabled; }
