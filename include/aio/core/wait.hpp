@@ -46,7 +46,6 @@ Task<WaitResult<H>> wait_impl(std::vector<H> fs, std::optional<int64_t> timeout_
 }
 template <class H>
 void check_wait_args(const std::vector<H>& fs) {
-    static_assert(is_future_handle<H>::value, "aio::wait takes TaskHandles or Futures (start Tasks with create_task first)");
     if (fs.empty()) throw std::invalid_argument("aio::wait: the set of tasks/futures is empty");
 }
 }  // namespace detail
@@ -55,6 +54,7 @@ void check_wait_args(const std::vector<H>& fs) {
 /// in input order. Never cancels anything: pending tasks keep running. Cancel safety:
 /// cancelling the waiting task only stops the wait.
 template <class H>
+    requires detail::is_future_handle<H>::value  // TaskHandles or Futures: start Tasks with create_task first
 [[nodiscard]] Task<WaitResult<H>> wait(std::vector<H> fs, ReturnWhen return_when = ALL_COMPLETED) {
     detail::check_wait_args(fs);
     return detail::wait_impl(std::move(fs), std::nullopt, return_when);
@@ -62,6 +62,7 @@ template <class H>
 /// asyncio.wait(fs, timeout=..., return_when=...): on timeout returns what is done so far
 /// (no TimeoutError, as in Python).
 template <class H, class Rep, class Period>
+    requires detail::is_future_handle<H>::value
 [[nodiscard]] Task<WaitResult<H>> wait(std::vector<H> fs, std::chrono::duration<Rep, Period> timeout,
                                        ReturnWhen return_when = ALL_COMPLETED) {
     detail::check_wait_args(fs);
@@ -152,12 +153,14 @@ private:
 
 /// asyncio.as_completed(fs): accepts Tasks (started now), TaskHandles, Futures or awaitables.
 template <class A>
+    requires detail::awaitable<A>
 auto as_completed(std::vector<A> fs) {
     auto hs = detail::ensure_all(std::move(fs));
     return AsCompleted<typename decltype(hs)::value_type>(std::move(hs), std::nullopt);
 }
 /// asyncio.as_completed(fs, timeout=...).
 template <class A, class Rep, class Period>
+    requires detail::awaitable<A>
 auto as_completed(std::vector<A> fs, std::chrono::duration<Rep, Period> timeout) {
     auto hs = detail::ensure_all(std::move(fs));
     return AsCompleted<typename decltype(hs)::value_type>(std::move(hs),

@@ -19,6 +19,11 @@ decltype(auto) get_awaiter(A&& a) {
     else return std::forward<A>(a);
 }
 
+/// Something `co_await` accepts inside an aiocpp task (an awaiter, or a type with
+/// operator co_await). The check stays in the requires-expression, so it is SFINAE-friendly.
+template <class A>
+concept awaitable = requires(A&& a) { get_awaiter(std::forward<A>(a)).await_resume(); };
+
 /// The type `co_await std::declval<A>()` produces.
 template <class A>
 using await_result_t = decltype(get_awaiter(std::declval<A>()).await_resume());
