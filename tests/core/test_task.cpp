@@ -226,6 +226,19 @@ TEST(Task, SafeCreateTaskPassesArgumentsByValue) {
     EXPECT_EQ(aiotest::run_virtual(main()), "hello7");
 }
 
+TEST(Task, CreateTaskAcceptsAnyAwaitable) {
+    // Python: asyncio.create_task(asyncio.sleep(1, "x")) — sleep is a coroutine there.
+    auto main = []() -> aio::Task<std::string> {
+        auto t = aio::create_task(aio::sleep(1s, std::string("slept")));
+        auto f = aio::create_future<int>();
+        auto waiter = aio::create_task(aio::shield(f));
+        f.set_result(5);
+        EXPECT_EQ(co_await waiter, 5);
+        co_return co_await t;
+    };
+    EXPECT_EQ(aiotest::run_virtual(main()), "slept");
+}
+
 TEST(Task, CreateTaskOutsideLoopThrows) {
     EXPECT_THROW((void)aio::create_task(answer()), aio::RuntimeError);
 }

@@ -41,6 +41,21 @@ Task<await_result_t<A>> await_in_task(A a) {
     co_return co_await std::move(a);
 }
 
+}  // namespace aio::detail
+
+namespace aio {
+/// create_task of any other awaitable (aio::sleep(...), a Future, a shield...): runs it in a task
+/// of its own. In Python these are coroutines already (asyncio.sleep is one), so
+/// asyncio.create_task(asyncio.sleep(1, x)) works; this keeps that spelling working.
+template <class A>
+    requires(!is_task_v<A> && detail::awaitable<A> && !std::is_invocable_v<std::decay_t<A>&>)
+auto create_task(A&& aw) {
+    return create_task(detail::await_in_task(std::remove_cvref_t<A>(std::forward<A>(aw))));
+}
+}  // namespace aio
+
+namespace aio::detail {
+
 /// asyncio.ensure_future(x): a Task starts on the running loop; a TaskHandle or Future is
 /// returned as is; any other awaitable is wrapped in a new task.
 template <class A>
