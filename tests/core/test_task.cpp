@@ -185,6 +185,14 @@ TEST(Task, DoneCallbacksRunSoonInOrderAndCanBeRemoved) {
     aiotest::run_virtual(main());
 }
 
+TEST(Task, EmptyHandleOperationsThrowOrReturnNothing) {
+    aio::TaskHandle<int> empty;
+    EXPECT_FALSE(empty);
+    EXPECT_THROW((void)empty.done(), aio::InvalidStateError);
+    EXPECT_THROW(empty.cancel(), aio::InvalidStateError);
+    EXPECT_EQ(empty.remove_done_callback(1), 0u);  // noexcept: must not terminate
+}
+
 TEST(Task, ExceptionInDoneCallbackGoesToHandler) {
     aiotest::LogCapture cap;
     auto main = []() -> aio::Task<void> {

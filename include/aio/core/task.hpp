@@ -262,8 +262,10 @@ public:
         };
         return detail::add_done_callback(core(), new detail::DoneCallbackImpl<decltype(wrap)>(std::move(wrap)));
     }
-    /// Python Task.remove_done_callback: returns the number removed.
-    size_t remove_done_callback(uint64_t id) noexcept { return detail::remove_done_callback(core(), id); }
+    /// Python Task.remove_done_callback: returns the number removed (0 for an empty handle).
+    size_t remove_done_callback(uint64_t id) noexcept {
+        return ref_ ? detail::remove_done_callback(*ref_.get(), id) : 0;
+    }
     /// The loop the task runs on (Python: get_loop()).
     [[nodiscard]] EventLoop& get_loop() const { return *core().loop(); }
 
