@@ -8,6 +8,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "aio/core/errors.hpp"
 #include "aio/core/event_loop.hpp"
@@ -417,8 +418,16 @@ namespace {
 // hundred page faults instead of tens of thousands (a first-touch fault is microseconds in a VM).
 constexpr std::size_t kFirstSlab = 64 * 1024;
 constexpr std::size_t kHugeSlab = 2 * 1024 * 1024;
+// Free blocks travel between threads as whole chains (one lock per chain of up to
+// kFrameListCap blocks): a thread whose list is full hands its list over, a thread whose list
+// is empty takes one. Producer/consumer patterns (frames or callbacks made on one thread and
+// freed on another) then recycle memory at a negligible cost, and no thread hoards it.
+struct Chain {
+    FrameBlock* head;
+    uint32_t count;
+};
 std::mutex g_orphans_mutex;
-FrameBlock* g_orphans[kFrameClasses];
+std::vector<Chain> g_orphans[kFrameClasses];
 std::atomic<bool> g_have_orphans{false};
 
 char* new_slab(std::size_t bytes) {
@@ -435,36 +444,38 @@ char* new_slab(std::size_t bytes) {
     return reinterpret_cast<char*>(aligned);
 }
 
-void push_orphan(FrameBlock* b, std::size_t c) {
-    b->next = g_orphans[c];
-    g_orphans[c] = b;
+/// Moves this thread's list of class c to the shared pool (caller holds no lock).
+void hand_over(std::size_t c) noexcept {
+    FramePool& p = t_frame_pool;
+    if (!p.heads[c]) return;
+    try {
+        std::lock_guard lk(g_orphans_mutex);
+        g_orphans[c].push_back(Chain{p.heads[c], p.counts[c]});
+        g_have_orphans.store(true, std::memory_order_release);
+    } catch (...) {
+        return;  // could not record the chain: keep the blocks here
+    }
+    p.heads[c] = nullptr;
+    p.counts[c] = 0;
 }
 
 struct PoolOwner {
     bool active = false;
     ~PoolOwner() {
         if (!active) return;
-        std::lock_guard lk(g_orphans_mutex);
-        g_have_orphans.store(true, std::memory_order_release);
-        for (std::size_t c = 0; c < kFrameClasses; ++c) {
-            FrameBlock* h = t_frame_pool.heads[c];
-            while (h) {
-                FrameBlock* n = h->next;
-                push_orphan(h, c);
-                h = n;
-            }
-            t_frame_pool.heads[c] = nullptr;
-            t_frame_pool.counts[c] = 0;
-        }
+        for (std::size_t c = 0; c < kFrameClasses; ++c) hand_over(c);
     }
 };
 thread_local PoolOwner t_pool_owner;
 }  // namespace
 
-void frame_free_overflow(void* p, std::size_t c) noexcept {
-    std::lock_guard lk(g_orphans_mutex);
-    push_orphan(static_cast<FrameBlock*>(p), c);
-    g_have_orphans.store(true, std::memory_order_release);
+void frame_free_overflow(void* ptr, std::size_t c) noexcept {
+    hand_over(c);
+    FramePool& p = t_frame_pool;
+    auto* b = static_cast<FrameBlock*>(ptr);
+    b->next = p.heads[c];
+    p.heads[c] = b;
+    p.counts[c] = 1;
 }
 
 void* frame_alloc_slow(std::size_t c) {
@@ -472,9 +483,12 @@ void* frame_alloc_slow(std::size_t c) {
     if (!t_pool_owner.active) t_pool_owner.active = true;
     if (g_have_orphans.load(std::memory_order_acquire)) {
         std::lock_guard lk(g_orphans_mutex);
-        if (FrameBlock* b = g_orphans[c]) {
-            g_orphans[c] = b->next;
-            return b;
+        if (!g_orphans[c].empty()) {
+            Chain ch = g_orphans[c].back();
+            g_orphans[c].pop_back();
+            p.heads[c] = ch.head->next;
+            p.counts[c] = ch.count - 1;
+            return ch.head;
         }
     }
     const std::size_t sz = c * 16;

@@ -105,7 +105,7 @@ public:
     /// loop.call_soon_threadsafe(callback): callable from any thread; wakes the loop.
     template <class F>
     Handle call_soon_threadsafe(F&& fn) {
-        auto* s = detail::make_foreign_callback(std::forward<F>(fn));
+        auto* s = detail::make_callback(std::forward<F>(fn));
         s->loop = this;
         s->add_ref();
         enqueue_threadsafe(s);

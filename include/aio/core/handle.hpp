@@ -58,22 +58,6 @@ CallbackState* make_callback(F&& f) {
     return new CallbackImpl<std::decay_t<F>>(std::forward<F>(f));
 }
 
-/// For call_soon_threadsafe: made on one thread, freed on the loop's. Plain malloc, which is
-/// built for that; the per-thread pools are for memory that stays on its thread.
-template <class F>
-struct ForeignCallbackImpl final : CallbackState {
-    explicit ForeignCallbackImpl(F&& f) : fn(std::move(f)) {}
-    explicit ForeignCallbackImpl(const F& f) : fn(f) {}
-    void invoke() override { fn(); }
-    static void* operator new(std::size_t n) { return ::operator new(n); }
-    static void operator delete(void* p) noexcept { ::operator delete(p); }
-    F fn;
-};
-template <class F>
-CallbackState* make_foreign_callback(F&& f) {
-    return new ForeignCallbackImpl<std::decay_t<F>>(std::forward<F>(f));
-}
-
 }  // namespace detail
 
 /// asyncio.Handle: a callback scheduled on a loop; cancel() stops it from running.

@@ -59,9 +59,9 @@ struct FramePool {
     std::size_t next_slab;
 };
 inline thread_local FramePool t_frame_pool{};
-/// A thread keeps at most this many free blocks per size class; beyond it, blocks go to a
-/// shared pool that other threads refill from, so memory freed on one thread and allocated on
-/// another (producer/consumer) is recycled instead of piling up.
+/// A thread keeps at most this many free blocks per size class; beyond it, its list goes to a
+/// shared pool as one chain that other threads refill from, so memory freed on one thread and
+/// allocated on another (producer/consumer) is recycled instead of piling up.
 inline constexpr uint32_t kFrameListCap = 16384;
 void* frame_alloc_slow(std::size_t cls);
 void frame_free_overflow(void* p, std::size_t cls) noexcept;
