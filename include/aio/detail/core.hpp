@@ -1,6 +1,7 @@
 // The machinery every awaitable shares: what the loop runs, what a future notifies, what a
 // suspended task waits on. Only templates and inline hot paths need it in a header; nothing
-// here is part of the public API.
+// here is part of the public API. The library's sync layer implements its waiters on this
+// protocol too (docs/design.md, "Layers"); user code should not.
 //
 // Lifetime rules (read these first):
 //  1. A FutureCore is reference counted (single-threaded: a future belongs to one loop's thread).
