@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
         ->type_name("list|all|NAME")
         ->check(CLI::Validator(
             [](std::string& value) -> std::string {
-                if (value == "list" || value == "all" || aio_demo::find(value)) return {};
+                if (value == "list" || value == "all" || !aio_demo::find(value).empty()) return {};
                 return fmt::format("unknown demo '{}' (aiocpp demo list shows them)", value);
             },
             ""));
@@ -67,7 +67,9 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (what == "all") return run_all(options);
-        return aio_demo::run(*aio_demo::find(what), options) ? 0 : 1;
+        bool ok = true;
+        for (const aio_demo::Demo* d : aio_demo::find(what)) ok = aio_demo::run(*d, options) && ok;
+        return ok ? 0 : 1;
     } catch (const aio::KeyboardInterrupt&) {
         return 130;  // the shell's convention for "stopped by SIGINT"
     }

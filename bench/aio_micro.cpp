@@ -8,6 +8,12 @@
 //   timers                        N call_later callbacks, random delays within 10 ms
 //   sleepers                      N tasks asleep at once: prints heap bytes per task as result=
 //   threadsafe                    N call_soon_threadsafe from another thread
+//   queue                         Python micro.py queue: Queue(), one producer task puts N ints, one
+//                                 consumer task gets them
+//   queue_handoff                 the same through Queue(1): every item is a hand-off between the tasks
+//   lock_uncontended              N acquire + release of a free Lock in one task
+//   lock_contended                1,000 tasks taking a Lock N/1000 times each, every time a hand-off
+//   semaphore                     N tasks bounded by Semaphore(100), each awaiting sleep(0) inside
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -32,12 +38,16 @@ int main(int argc, char** argv) {
     else if (b == "timers") ok = bench::timers(delays);
     else if (b == "sleepers") result = " result=" + std::to_string(aio::run(bench::sleepers(n)));
     else if (b == "threadsafe") ok = bench::threadsafe(n);
+    else if (b == "queue" || b == "queue_handoff") ok = bench::queue_sum_ok(n, aio::run(bench::queue_pass(n, b == "queue" ? 0 : 1)));
+    else if (b == "lock_uncontended") ok = aio::run(bench::lock_uncontended(n)) == n;
+    else if (b == "lock_contended") ok = aio::run(bench::lock_contended(1000, n / 1000)) == n / 1000 * 1000;
+    else if (b == "semaphore") aio::run(bench::semaphore_bounded(n, 100));
     else {
         std::fprintf(stderr, "unknown benchmark %s\n", b.c_str());
         return 2;
     }
     if (!ok) {
-        std::fprintf(stderr, "%s: not every callback ran\n", b.c_str());
+        std::fprintf(stderr, "%s: wrong result (lost callbacks, items or acquisitions)\n", b.c_str());
         return 1;
     }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -118,4 +118,73 @@ inline bool threadsafe(size_t n) {
     return got == n;
 }
 
+// --- the sync layer (issue #3) ----------------------------------------------------------------
+
+/// Python micro.py queue: one producer task puts n ints on a Queue(maxsize), one consumer task
+/// gets them; returns the consumer's sum. With maxsize 0 (as in micro.py) the producer never
+/// waits; with maxsize 1 every item is a hand-off between the two tasks.
+inline aio::Task<size_t> queue_pass(size_t n, size_t maxsize = 0) {
+    aio::Queue<size_t> q(maxsize);
+    auto producer = [&]() -> aio::Task<void> {
+        for (size_t i = 0; i < n; ++i) co_await q.put(i);
+    };
+    auto consumer = [&]() -> aio::Task<size_t> {
+        size_t sum = 0;
+        for (size_t i = 0; i < n; ++i) sum += co_await q.get();
+        co_return sum;
+    };
+    auto [done, sum] = co_await aio::gather(producer(), consumer());
+    (void)done;
+    co_return sum;
+}
+inline bool queue_sum_ok(size_t n, size_t sum) { return sum == n * (n - 1) / 2; }
+
+/// n uncontended `co_await lock.acquire(); lock.release();` in one task.
+inline aio::Task<size_t> lock_uncontended(size_t n) {
+    aio::Lock lock;
+    size_t count = 0;
+    for (size_t i = 0; i < n; ++i) {
+        co_await lock.acquire();
+        ++count;
+        lock.release();
+    }
+    co_return count;
+}
+
+/// `tasks` tasks take a lock `rounds` times each while all the others wait: every acquisition
+/// after the first is a hand-off from the releasing task to the next in line.
+inline aio::Task<size_t> lock_contended(size_t tasks, size_t rounds) {
+    aio::Lock lock;
+    size_t count = 0;
+    co_await lock.acquire();  // held while the tasks start, so they all queue
+    auto worker = [&]() -> aio::Task<void> {
+        for (size_t i = 0; i < rounds; ++i) {
+            co_await lock.acquire();
+            ++count;
+            lock.release();
+        }
+    };
+    std::vector<aio::Task<void>> ts;
+    ts.reserve(tasks);
+    for (size_t i = 0; i < tasks; ++i) ts.push_back(worker());
+    auto all = aio::create_task(aio::gather(std::move(ts)));
+    while (lock.stats().waiters < tasks) co_await aio::sleep(0ms);
+    lock.release();
+    co_await all;
+    co_return count;
+}
+
+/// n tasks, at most `limit` at a time inside `async with Semaphore(limit): await sleep(0)`.
+inline aio::Task<void> semaphore_bounded(size_t n, int64_t limit) {
+    aio::Semaphore sem(limit);
+    auto worker = [&]() -> aio::Task<void> {
+        auto permit = co_await sem.scoped();
+        co_await aio::sleep(0ms);
+    };
+    std::vector<aio::Task<void>> ts;
+    ts.reserve(n);
+    for (size_t i = 0; i < n; ++i) ts.push_back(worker());
+    co_await aio::gather(std::move(ts));
+}
+
 }  // namespace bench

@@ -49,16 +49,13 @@ Registration::Registration(const Demo& demo) {
 
 const std::vector<Demo>& all() { return registry(); }
 
-const Demo* find(std::string_view key) {
+std::vector<const Demo*> find(std::string_view key) {
     for (const Demo& d : registry())
-        if (d.name == key) return &d;
+        if (d.name == key) return {&d};
     const int number = parse_number(key);
-    const Demo* found = nullptr;
-    for (const Demo& d : registry()) {
-        if (d.number != number) continue;
-        if (found) return nullptr;  // ambiguous: the user has to give the name
-        found = &d;
-    }
+    std::vector<const Demo*> found;
+    for (const Demo& d : registry())
+        if (d.number == number) found.push_back(&d);
     return found;
 }
 

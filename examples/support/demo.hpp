@@ -50,9 +50,10 @@ public:
 /// Every registered demo, in the course's order (by E-number, then by name).
 [[nodiscard]] const std::vector<Demo>& all();
 
-/// The demo called `key`, where key is a name ("masha_and_dasha") or an E-number ("E20", "e20").
-/// Null if none matches, or if an E-number is shared by several demos.
-[[nodiscard]] const Demo* find(std::string_view key);
+/// The demos `key` names: a name ("masha_and_dasha") gives that one; an E-number ("E20", "e20")
+/// gives every demo of that example, in the course's order (E23 has an async and a threads twin).
+/// Empty if nothing matches.
+[[nodiscard]] std::vector<const Demo*> find(std::string_view key);
 
 /// Prints the demo's banner, runs it, and reports an exception instead of letting it escape.
 /// Returns false if the demo failed. aio::KeyboardInterrupt (Ctrl-C) is rethrown: it should
