@@ -55,14 +55,7 @@ bool ConditionWait::cancel_wait(TaskCore& task) noexcept {
 
 void ConditionWait::await_resume() {
     TaskCore& t = *task_;
-    if (state_ == State::cancelled) {
-        t.throw_if_must_cancel();
-        t.throw_cancelled();
-    }
-    const bool alive = linked();
-    leave();
-    state_ = State::idle;
-    if (!alive) {
+    if (!end_wait()) {
         *gone_ = true;
         t.throw_if_must_cancel();
         return;

@@ -25,18 +25,8 @@ void LockAcquireBase::await_suspend(std::coroutine_handle<> h) { suspend_on(lock
 
 void LockAcquireBase::resumed_slow() {
     TaskCore& t = *task_;
-    if (state_ == State::cancelled) {
-        t.throw_if_must_cancel();
-        t.throw_cancelled();
-    }
     // Woken: the lock is ours, unless the lock was destroyed meanwhile.
-    const bool alive = linked();
-    leave();
-    state_ = State::idle;
-    if (!alive) {
-        t.throw_if_must_cancel();
-        throw RuntimeError("the aio::Lock was destroyed while this task was waiting for it");
-    }
+    if (!end_wait()) throw_destroyed("the aio::Lock was destroyed while this task was waiting for it");
     if (t.must_cancel_) {
         // Cancelled after the hand-off, before resuming (asyncio's subtle case): pass the lock on
         // so the wake-up reaches the next waiter, then deliver the cancellation.

@@ -46,17 +46,7 @@ bool SemaphoreAcquireBase::cancel_wait(TaskCore& task) noexcept {
 
 void SemaphoreAcquireBase::resumed_slow() {
     TaskCore& t = *task_;
-    if (state_ == State::cancelled) {
-        t.throw_if_must_cancel();
-        t.throw_cancelled();
-    }
-    const bool alive = linked();
-    leave();
-    state_ = State::idle;
-    if (!alive) {
-        t.throw_if_must_cancel();
-        throw RuntimeError("the aio::Semaphore was destroyed while this task was waiting for it");
-    }
+    if (!end_wait()) throw_destroyed("the aio::Semaphore was destroyed while this task was waiting for it");
     if (t.must_cancel_) {
         // Handed a permit, then cancelled before resuming: give it back (to the next waiter).
         ++sem_->value_;

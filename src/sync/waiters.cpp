@@ -23,6 +23,23 @@ void SyncWaiter::suspend_on(WaiterList& list, std::coroutine_handle<> h) {
     if (t.must_cancel_ && cancel_wait(t)) t.must_cancel_ = false;
 }
 
+bool SyncWaiter::end_wait() {
+    TaskCore& t = *task_;
+    if (state_ == State::cancelled) {
+        t.throw_if_must_cancel();
+        t.throw_cancelled();
+    }
+    const bool alive = linked();
+    leave();
+    state_ = State::idle;
+    return alive;
+}
+
+void SyncWaiter::throw_destroyed(const char* message) {
+    task_->throw_if_must_cancel();
+    throw RuntimeError(message);
+}
+
 bool SyncWaiter::cancel_wait(TaskCore& task) noexcept {
     leave();
     state_ = State::cancelled;

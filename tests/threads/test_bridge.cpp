@@ -102,7 +102,7 @@ TEST(RunInExecutor, CancellingTheAwaitingTaskCancelsAPendingJob) {
 }
 
 TEST(RunInExecutor, CancellingWhileTheJobRunsDropsItsResult) {
-    aiotest::ThreadLogCapture log;
+    aiotest::LogCapture log;
     Gate started, hold;
     auto finished = ConcurrentFuture<int>::create();
     ThreadPoolExecutor pool(1);
@@ -302,7 +302,7 @@ TEST(RunCoroutineThreadsafe, LoopClosingWithTheTaskPendingCancelsTheFuture) {
 }
 
 TEST(RunCoroutineThreadsafe, ClosedLoopThrows) {
-    aiotest::ThreadLogCapture log;
+    aiotest::LogCapture log;
     aio::EventLoop loop;
     loop.close();
     EXPECT_THROW(aio::run_coroutine_threadsafe(add_later(1, 1), loop), aio::RuntimeError);
@@ -320,7 +320,7 @@ TEST(RunCoroutineThreadsafe, BlockingOnItFromTheSameLoopThrowsInsteadOfDeadlocki
 }
 
 TEST(RunCoroutineThreadsafe, DebugModeWarnsAboutBlockingWaitsOnTheLoopThread) {
-    aiotest::ThreadLogCapture log;
+    aiotest::LogCapture log;
     auto main = []() -> aio::Task<> {
         auto never = ConcurrentFuture<int>::create();
         EXPECT_THROW(never.result(1ms), aio::TimeoutError);

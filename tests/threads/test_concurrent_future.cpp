@@ -180,7 +180,7 @@ TEST(ConcurrentFuture, CancelRunsCallbacksAndWakesWaiters) {
 }
 
 TEST(ConcurrentFuture, CallbackExceptionIsLoggedNotPropagated) {
-    aiotest::ThreadLogCapture log;
+    aiotest::LogCapture log;
     auto f = ConcurrentFuture<int>::create();
     bool second = false;
     f.add_done_callback([] { throw std::runtime_error("callback failed"); });

@@ -127,7 +127,7 @@ TEST_F(Detector, ConsistentOrdersAndTryLocksAreNotReported) {
 }
 
 TEST_F(Detector, LogActionReportsAndGoesOn) {
-    aiotest::ThreadLogCapture log;
+    aiotest::LogCapture log;
     set_deadlock_action(DeadlockAction::log);
     Lock a("A"), b("B");
     take_in_order(a, b);

@@ -158,7 +158,7 @@ TEST(Thread, ExceptionGoesToTheHookNotToTerminate) {
     EXPECT_EQ(got.result(), "worker: boom");
     set_excepthook(prev);
 
-    aiotest::ThreadLogCapture log;  // the default hook logs
+    aiotest::LogCapture log;  // the default hook logs
     Thread u(ThreadOptions{.name = "other"}, [] { throw 7; });
     u.start();
     u.join();

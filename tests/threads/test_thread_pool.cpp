@@ -262,7 +262,7 @@ TEST(ThreadPool, InitializerRunsOncePerWorkerThread) {
 }
 
 TEST(ThreadPool, FailingInitializerBreaksThePool) {
-    aiotest::ThreadLogCapture log;
+    aiotest::LogCapture log;
     ThreadPoolExecutor pool(1, "", [] { throw std::runtime_error("no database"); });
     auto f = pool.submit([] { return 1; });
     EXPECT_THROW(f.result(), aio::BrokenThreadPool);
@@ -272,7 +272,7 @@ TEST(ThreadPool, FailingInitializerBreaksThePool) {
 }
 
 TEST(ThreadPool, DoneCallbackExceptionInAWorkerIsLogged) {
-    aiotest::ThreadLogCapture log;
+    aiotest::LogCapture log;
     Gate release;
     ThreadPoolExecutor pool(1);
     auto f = pool.submit([&] { release.wait(); });
@@ -441,7 +441,7 @@ TEST(ThreadPool, FailingToStartTheFirstWorkerThrowsAndQueuesNothing) {
 // With a worker already there, a job stays accepted when the pool cannot grow: the busy worker
 // runs it next.
 TEST(ThreadPool, FailingToAddAWorkerLeavesTheJobToTheRunningOne) {
-    aiotest::ThreadLogCapture log;
+    aiotest::LogCapture log;
     Gate started, hold;
     ThreadPoolExecutor pool(2);
     auto first = pool.submit([&] {

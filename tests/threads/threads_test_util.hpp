@@ -1,43 +1,7 @@
 // Helpers for the threads layer's tests.
 #pragma once
 
-#include <aio/core/log.hpp>
-
-#include <mutex>
-#include <string>
-#include <vector>
-
-namespace aiotest {
-
-/// Captures everything aiocpp logs while alive (from any thread).
-class ThreadLogCapture {
-public:
-    ThreadLogCapture() {
-        prev_ = aio::set_log_handler([this](aio::LogLevel, std::string_view m) {
-            std::lock_guard lk(mu_);
-            lines_.emplace_back(m);
-        });
-    }
-    ThreadLogCapture(const ThreadLogCapture&) = delete;
-    ThreadLogCapture& operator=(const ThreadLogCapture&) = delete;
-    ~ThreadLogCapture() { aio::set_log_handler(std::move(prev_)); }
-    std::vector<std::string> lines() {
-        std::lock_guard lk(mu_);
-        return lines_;
-    }
-    bool contains(const std::string& needle) {
-        for (auto& l : lines())
-            if (l.find(needle) != std::string::npos) return true;
-        return false;
-    }
-
-private:
-    std::mutex mu_;
-    std::vector<std::string> lines_;
-    aio::LogHandler prev_;
-};
-
-}  // namespace aiotest
+#include "test_util.hpp"  // LogCapture (thread-safe)
 
 #include <aio/core/event_loop.hpp>
 #include <aio/threads/concurrent_future.hpp>

@@ -427,17 +427,7 @@ private:
     }
     T resumed_slow() {
         TaskCore& t = *task_;
-        if (state_ == State::cancelled) {
-            t.throw_if_must_cancel();
-            t.throw_cancelled();
-        }
-        const bool alive = linked();
-        leave();
-        state_ = State::idle;
-        if (!alive) {
-            t.throw_if_must_cancel();
-            throw RuntimeError("the queue was destroyed while this task was waiting in get()");
-        }
+        if (!end_wait()) throw_destroyed("the queue was destroyed while this task was waiting in get()");
         if (!granted_) {
             // Woken by shutdown(): nothing was claimed for us.
             t.throw_if_must_cancel();
@@ -495,17 +485,7 @@ private:
     }
     void resumed_slow() {
         TaskCore& t = *task_;
-        if (state_ == State::cancelled) {
-            t.throw_if_must_cancel();
-            t.throw_cancelled();
-        }
-        const bool alive = linked();
-        leave();
-        state_ = State::idle;
-        if (!alive) {
-            t.throw_if_must_cancel();
-            throw RuntimeError("the queue was destroyed while this task was waiting in put()");
-        }
+        if (!end_wait()) throw_destroyed("the queue was destroyed while this task was waiting in put()");
         if (!granted_) {
             t.throw_if_must_cancel();
             throw QueueShutDown();  // woken by shutdown()

@@ -59,6 +59,13 @@ protected:
     /// waiters.append(fut); await fut`. Throws RuntimeError outside a task, or when the list
     /// holds tasks of another event loop.
     void suspend_on(WaiterList& list, std::coroutine_handle<> h);
+    /// The start of every slow resumption: rethrows the cancellation that ended a queued wait;
+    /// otherwise (woken) leaves the in-flight list and goes idle. Returns false if the primitive
+    /// was destroyed meanwhile (rule 2), true if it woke this waiter and still exists.
+    bool end_wait();
+    /// A woken waiter whose primitive was destroyed: a pending cancellation wins, otherwise
+    /// RuntimeError(`message`).
+    [[noreturn]] void throw_destroyed(const char* message);
     /// Unlinks from whatever list holds it (no-op if none). Only once suspended.
     void leave() noexcept;
     /// False once the primitive has been destroyed under a linked waiter (rule 2). Only once
