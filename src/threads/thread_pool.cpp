@@ -303,12 +303,13 @@ private:
 
     void mark_broken() noexcept {
         {
-            std::lock_guard lk(threads_mu_);
+            // Not threads_mu_: join_all holds that while it joins this very worker.
+            std::lock_guard lk(broken_mu_);
             if (gate_.load(std::memory_order_relaxed) & kBroken) return;
             try {
                 broken_exc_ = std::make_exception_ptr(BrokenThreadPool(kBrokenMessage));
             } catch (...) {
-                std::terminate();
+                broken_exc_ = std::current_exception();  // std::bad_alloc: still an error to deliver
             }
             gate_.fetch_or(kBroken, std::memory_order_acq_rel);
         }
@@ -358,6 +359,7 @@ private:
     std::exception_ptr broken_exc_;  // written before kBroken is set, read after it is seen
     std::mutex threads_mu_;
     std::mutex join_mu_;
+    std::mutex broken_mu_;  // mark_broken: one worker publishes broken_exc_
     std::deque<Worker> threads_;
 };
 

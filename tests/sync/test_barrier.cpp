@@ -206,6 +206,25 @@ TEST(Barrier, StatsAndDumpTasks) {
     }());
 }
 
+// The barrier dies with the coroutine that owned it, and the loop is then closed without
+// cancelling the tasks still inside wait(): their frames are destroyed, never resumed, and must
+// not touch the dead barrier on the way out (ASan checks).
+TEST(Barrier, FramesAbandonedByAClosingLoopAfterTheBarrierDiedLeaveItAlone) {
+    aio::EventLoop loop({.virtual_time = true});
+    std::vector<aio::TaskRef> ts;
+    loop.run_until_complete([&]() -> aio::Task<> {
+        aio::Barrier b(3);
+        for (int i = 0; i < 2; ++i)
+            ts.emplace_back(aio::create_task([](aio::Barrier& bar) -> aio::Task<size_t> { co_return co_await bar.wait(); },
+                                             std::ref(b)));
+        co_await aio::sleep(0ms);
+        EXPECT_EQ(b.n_waiting(), 2u);
+    }());
+    for (auto& t : ts) EXPECT_FALSE(t.done());
+    loop.close();  // abandons the two waiters
+    for (auto& t : ts) EXPECT_TRUE(t.done());
+}
+
 TEST(Barrier, DestroyedWithWaitersLeavesThemSafeToCancel) {
     aiotest::run_virtual([]() -> aio::Task<> {
         std::vector<aio::TaskRef> ts;

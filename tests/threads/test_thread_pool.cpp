@@ -271,6 +271,22 @@ TEST(ThreadPool, FailingInitializerBreaksThePool) {
     EXPECT_TRUE(log.contains("no database"));
 }
 
+// Shutdown joining the worker while its initializer fails: the worker must be able to mark the
+// pool broken without the lock the joiner holds. Which comes first is up to the scheduler, so
+// the race is run many times; it used to hang (ctest's timeout) within a few rounds.
+TEST(ThreadPool, DestroyedWhileTheInitializerFailsDoesNotHang) {
+    aiotest::LogCapture log;
+    for (int round = 0; round < 200; ++round) {
+        aio::ConcurrentFuture<void> f;
+        {
+            ThreadPoolExecutor pool(1, "", [] { throw std::runtime_error("no database"); });
+            f = pool.submit([] {});
+        }  // ~ThreadPoolExecutor: shutdown(wait=true) joins the worker
+        ASSERT_TRUE(f.done());
+        EXPECT_THROW(f.result(), aio::BrokenThreadPool);
+    }
+}
+
 TEST(ThreadPool, DoneCallbackExceptionInAWorkerIsLogged) {
     aiotest::LogCapture log;
     Gate release;

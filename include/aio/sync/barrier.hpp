@@ -43,6 +43,12 @@ class BarrierWait final : public SyncWaiter {
 public:
     /// `*gone` is set when the Barrier was destroyed under the waiter: wait() must not touch it.
     BarrierWait(Barrier& b, WaiterList& list, bool* gone) noexcept : barrier_(&b), list_to_join_(&list), gone_(gone) {}
+    BarrierWait(const BarrierWait&) = default;
+    /// A frame destroyed while suspended here (a closing loop abandons it) never resumes: if the
+    /// barrier died first, wait()'s exit path must still learn it before it runs.
+    ~BarrierWait() {
+        if ((state_ == State::queued || state_ == State::woken) && !linked()) *gone_ = true;
+    }
     bool await_ready() const noexcept { return false; }
     void await_suspend(std::coroutine_handle<> h) { suspend_on(*list_to_join_, h); }
     void await_resume();
