@@ -35,8 +35,9 @@ bool futex_wait(std::atomic<uint32_t>& word, uint32_t expected, const SteadyTime
     return true;
 }
 
-void futex_wake(std::atomic<uint32_t>& word, int n) noexcept {
-    ::syscall(SYS_futex, addr(word), FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
+int futex_wake(std::atomic<uint32_t>& word, int n) noexcept {
+    const long r = ::syscall(SYS_futex, addr(word), FUTEX_WAKE_PRIVATE, n, nullptr, nullptr, 0);
+    return r > 0 ? static_cast<int>(r) : 0;
 }
 
 }  // namespace aio::detail

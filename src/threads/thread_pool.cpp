@@ -10,6 +10,11 @@
 // with it and its last look at the queue sees the job; or the worker's comes first, and then the
 // submitter sees the sleeper. (A seq_cst fence would do too, but ThreadSanitizer models RMWs,
 // not fences.)
+// One wake-up in flight at a time: without it a burst of submits made one futex_wake system call
+// each while the woken worker was still getting onto a CPU. wake_pending_ is set by the waker;
+// if futex_wake woke a worker, that worker clears it when it returns from futex_wait, otherwise
+// the waker clears it at once. So the flag is never left set with nobody on the way to clear it,
+// and a sleeper it holds off is woken by the next submit after the woken worker is back.
 #include "aio/threads/thread_pool.hpp"
 
 #include <algorithm>
@@ -156,8 +161,13 @@ private:
     }
 
     void wake_one() noexcept {
+        if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
         wake_seq_.fetch_add(1, std::memory_order_release);
-        futex_wake(wake_seq_, 1);
+        if (futex_wake(wake_seq_, 1) == 0) wake_pending_.store(false, std::memory_order_release);
+    }
+    void stop_sleeping() noexcept {
+        idle_.fetch_sub(kSleeper, std::memory_order_acq_rel);
+        wake_pending_.store(false, std::memory_order_release);
     }
     void wake_all() noexcept {
         wake_seq_.fetch_add(1, std::memory_order_release);
@@ -215,16 +225,16 @@ private:
             // can arrive after the pop below.
             const uint32_t g = gate_.load(std::memory_order_acquire);
             if (Job* j = try_pop()) {
-                idle_.fetch_sub(kSleeper, std::memory_order_acq_rel);
+                stop_sleeping();
                 found_work();
                 return j;
             }
             if ((g & kShutdown) && g < kInflight) {
-                idle_.fetch_sub(kSleeper, std::memory_order_acq_rel);
+                stop_sleeping();
                 return nullptr;
             }
             futex_wait(wake_seq_, seq, nullptr);
-            idle_.fetch_sub(kSleeper, std::memory_order_acq_rel);
+            stop_sleeping();
             if (Job* j = try_pop()) {
                 found_work();
                 return j;
@@ -348,6 +358,7 @@ private:
     JobQueue queue_;
     alignas(64) std::atomic<uint32_t> idle_{0};  // spinning workers (low 16 bits), sleeping ones (high)
     std::atomic<uint32_t> wake_seq_{0};
+    std::atomic<bool> wake_pending_{false};
     alignas(64) std::mutex pop_mu_;
 
     const int max_;

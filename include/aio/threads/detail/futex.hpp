@@ -15,8 +15,8 @@ using SteadyTime = std::chrono::steady_clock::time_point;
 /// Blocks while `word` holds `expected`, until woken or past `deadline` (null: no deadline).
 /// Returns false only when the deadline passed. May return spuriously: callers re-check.
 bool futex_wait(std::atomic<uint32_t>& word, uint32_t expected, const SteadyTime* deadline) noexcept;
-/// Wakes up to `n` threads blocked on `word`.
-void futex_wake(std::atomic<uint32_t>& word, int n) noexcept;
+/// Wakes up to `n` threads blocked on `word`; returns how many it woke.
+int futex_wake(std::atomic<uint32_t>& word, int n) noexcept;
 inline void futex_wake_all(std::atomic<uint32_t>& word) noexcept { futex_wake(word, 0x7fffffff); }
 
 /// One step of a spin-wait: tells the CPU (and a hyper-threaded sibling) that we are spinning.
