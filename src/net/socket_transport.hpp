@@ -1,0 +1,106 @@
+// The socket transport and the server state behind aio::Server. Private to src/net.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "aio/core/future.hpp"
+#include "aio/net/socket.hpp"
+#include "aio/net/transport.hpp"
+
+namespace aio::detail {
+
+class SocketTransport;
+
+/// Everything an aio::Server refers to. Shared by the Server handle and by each connection it
+/// accepted (which detaches itself when lost, for wait_closed).
+struct ServerState {
+    EventLoop* loop = nullptr;
+    std::weak_ptr<ServerState> self;
+    ProtocolFactory factory;
+    std::vector<Socket> socks;
+    std::vector<SockAddr> addrs;
+    std::vector<bool> watching;  // per socket: reader registered
+    ServerOptions options;
+    std::string unix_path;       // removed on close if it is still our socket
+    unsigned long unix_ino = 0;
+    bool serving = false;
+    bool closed = false;
+    std::unordered_set<SocketTransport*> conns;
+    std::vector<Future<void>> close_waiters;
+
+    void start_serving();
+    void stop_watching();
+    void close();
+    void on_accept(size_t index);
+    void detach(SocketTransport* t) noexcept;
+    void wake_if_done() noexcept;
+};
+
+class SocketTransport final : public Transport {
+public:
+    SocketTransport(EventLoop& loop, Socket sock, std::shared_ptr<Protocol> protocol,
+                    std::shared_ptr<ServerState> server);
+    ~SocketTransport() override;
+
+    /// connection_made, then start reading. Call once, right after construction.
+    void start();
+
+    void write(std::string_view data) override;
+    void write_eof() override;
+    [[nodiscard]] bool can_write_eof() const noexcept override { return true; }
+    void close() override;
+    void abort() override;
+    [[nodiscard]] bool is_closing() const noexcept override { return closing_; }
+    void pause_reading() override;
+    void resume_reading() override;
+    [[nodiscard]] bool is_reading() const noexcept override { return !closing_ && !paused_; }
+    [[nodiscard]] size_t get_write_buffer_size() const noexcept override { return wbuf_.size() - woff_; }
+    void set_write_buffer_limits(std::optional<size_t> high, std::optional<size_t> low) override;
+    [[nodiscard]] std::pair<size_t, size_t> get_write_buffer_limits() const noexcept override { return {low_, high_}; }
+    [[nodiscard]] SockAddr peername() const override;
+    [[nodiscard]] SockAddr sockname() const override;
+    [[nodiscard]] int fileno() const noexcept override { return fd_; }
+    [[nodiscard]] const std::shared_ptr<Protocol>& get_protocol() const noexcept override { return protocol_; }
+    void set_protocol(std::shared_ptr<Protocol> protocol) override;
+    [[nodiscard]] EventLoop& get_loop() const noexcept override { return *loop_; }
+
+private:
+    std::shared_ptr<SocketTransport> self() { return std::static_pointer_cast<SocketTransport>(shared_from_this()); }
+    void watch_read();
+    void unwatch_read() noexcept;
+    void watch_write();
+    void unwatch_write() noexcept;
+    void on_readable();
+    void on_writable();
+    void read_eof();
+    void fatal_error(std::exception_ptr exc, const char* message);
+    void fatal_errno(int err, const char* op);
+    void force_close(std::exception_ptr exc);
+    void call_connection_lost(std::exception_ptr exc) noexcept;
+    void maybe_pause_protocol();
+    void maybe_resume_protocol();
+
+    EventLoop* loop_;
+    int fd_;
+    std::shared_ptr<Protocol> protocol_;
+    std::shared_ptr<ServerState> server_;
+    std::string wbuf_;
+    size_t woff_ = 0;
+    size_t high_ = 64 * 1024;
+    size_t low_ = 16 * 1024;
+    bool closing_ = false;
+    bool paused_ = false;          // pause_reading() by the user
+    bool reading_ = false;         // reader registered with the loop
+    bool writing_ = false;         // writer registered with the loop
+    bool eof_requested_ = false;   // write_eof() called
+    bool eof_sent_ = false;
+    bool read_eof_ = false;        // the peer's EOF was seen
+    bool protocol_paused_ = false;
+    bool conn_lost_ = false;       // connection_lost is scheduled or done
+};
+
+}  // namespace aio::detail

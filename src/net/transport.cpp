@@ -1,0 +1,640 @@
+// Socket transports, servers and create_connection / create_server (include/aio/net/transport.hpp).
+//
+// The transport follows asyncio's _SelectorSocketTransport: level-triggered readiness, the
+// reader registered for as long as the transport reads (no epoll_ctl per read), a write that
+// first tries send() directly and registers a writer only when the kernel buffer is full.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "aio/core/errors.hpp"
+#include "fd_wait.hpp"
+#include "socket_transport.hpp"
+
+namespace aio {
+
+using detail::ServerState;
+using detail::SocketTransport;
+using detail::throw_errno;
+
+void Transport::writelines(std::initializer_list<std::string_view> parts) {
+    for (auto p : parts) write(p);
+}
+
+std::any Transport::get_extra_info(std::string_view name, std::any default_value) const {
+    if (name == "peername") return peername();
+    if (name == "sockname") return sockname();
+    if (name == "socket") return fileno();
+    return default_value;
+}
+
+namespace detail {
+
+namespace {
+// One receive buffer per thread: a transport reads into it and hands a view to data_received,
+// so an idle connection holds no read buffer at all.
+constexpr size_t kRecvSize = 256 * 1024;
+thread_local std::unique_ptr<char[]> tls_recv_buf;
+
+char* recv_buffer() {
+    if (!tls_recv_buf) tls_recv_buf = std::make_unique<char[]>(kRecvSize);
+    return tls_recv_buf.get();
+}
+
+bool is_connection_error(int err) {
+    return err == ECONNRESET || err == EPIPE || err == ECONNABORTED || err == ETIMEDOUT || err == ENOTCONN ||
+           err == EHOSTUNREACH || err == ENETUNREACH;
+}
+}  // namespace
+
+SocketTransport::SocketTransport(EventLoop& loop, Socket sock, std::shared_ptr<Protocol> protocol,
+                                 std::shared_ptr<ServerState> server)
+    : loop_(&loop), fd_(sock.detach()), protocol_(std::move(protocol)), server_(std::move(server)) {
+    SockAddr local;
+    socklen_t len = SockAddr::capacity();
+    if (::getsockname(fd_, local.data(), &len) == 0 && (local.family() == AF_INET || local.family() == AF_INET6)) {
+        int one = 1;  // asyncio sets TCP_NODELAY on every TCP transport
+        ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    if (server_) server_->conns.insert(this);
+}
+
+SocketTransport::~SocketTransport() {
+    // Only reached once the loop holds no callback of ours: either connection_lost ran, or the
+    // loop was closed, or the user dropped a paused transport. In the last two cases the socket
+    // is closed here without telling the protocol (Python: "unclosed transport").
+    if (fd_ >= 0) ::close(fd_);
+    if (server_) server_->detach(this);
+}
+
+void SocketTransport::start() {
+    try {
+        protocol_->connection_made(*this);
+    } catch (...) {
+        fatal_error(std::current_exception(), "protocol.connection_made() call failed");
+        return;
+    }
+    if (!closing_ && !paused_) watch_read();
+}
+
+void SocketTransport::watch_read() {
+    if (reading_) return;
+    loop_->add_reader(fd_, [self = self()] { self->on_readable(); });
+    reading_ = true;
+}
+
+void SocketTransport::unwatch_read() noexcept {
+    if (!reading_) return;
+    reading_ = false;
+    try {
+        loop_->remove_reader(fd_);
+    } catch (...) {
+    }
+}
+
+void SocketTransport::watch_write() {
+    if (writing_) return;
+    loop_->add_writer(fd_, [self = self()] { self->on_writable(); });
+    writing_ = true;
+}
+
+void SocketTransport::unwatch_write() noexcept {
+    if (!writing_) return;
+    writing_ = false;
+    try {
+        loop_->remove_writer(fd_);
+    } catch (...) {
+    }
+}
+
+void SocketTransport::on_readable() {
+    if (conn_lost_ || !reading_) return;
+    char* buf = recv_buffer();
+    ssize_t n = ::recv(fd_, buf, kRecvSize, 0);
+    if (n > 0) {
+        try {
+            protocol_->data_received(std::string_view(buf, static_cast<size_t>(n)));
+        } catch (...) {
+            fatal_error(std::current_exception(), "protocol.data_received() call failed");
+        }
+        return;
+    }
+    if (n == 0) {
+        read_eof();
+        return;
+    }
+    if (errno == EAGAIN || errno == EINTR) return;
+    fatal_errno(errno, "recv");
+}
+
+void SocketTransport::read_eof() {
+    read_eof_ = true;
+    unwatch_read();
+    bool keep_open = false;
+    try {
+        keep_open = protocol_->eof_received();
+    } catch (...) {
+        fatal_error(std::current_exception(), "protocol.eof_received() call failed");
+        return;
+    }
+    if (!keep_open) close();
+}
+
+void SocketTransport::write(std::string_view data) {
+    if (eof_requested_) throw RuntimeError("Cannot call write() after write_eof()");
+    if (data.empty() || conn_lost_) return;
+    if (get_write_buffer_size() == 0) {
+        ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EINTR) {
+                fatal_errno(errno, "send");
+                return;
+            }
+            n = 0;
+        }
+        if (static_cast<size_t>(n) == data.size()) return;
+        data.remove_prefix(static_cast<size_t>(n));
+        watch_write();
+    }
+    wbuf_.append(data);
+    maybe_pause_protocol();
+}
+
+void SocketTransport::on_writable() {
+    if (conn_lost_) return;
+    size_t pending = wbuf_.size() - woff_;
+    if (pending > 0) {
+        ssize_t n = ::send(fd_, wbuf_.data() + woff_, pending, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) return;
+            int err = errno;
+            unwatch_write();
+            wbuf_.clear();
+            woff_ = 0;
+            fatal_errno(err, "send");
+            return;
+        }
+        woff_ += static_cast<size_t>(n);
+        if (woff_ < wbuf_.size()) {
+            // Keep the buffer from growing without bound at its front.
+            if (woff_ >= 64 * 1024 && woff_ * 2 >= wbuf_.size()) {
+                wbuf_.erase(0, woff_);
+                woff_ = 0;
+            }
+            maybe_resume_protocol();
+            return;
+        }
+    }
+    wbuf_.clear();
+    woff_ = 0;
+    unwatch_write();
+    maybe_resume_protocol();
+    if (closing_) {
+        conn_lost_ = true;
+        call_connection_lost(nullptr);
+    } else if (eof_requested_ && !eof_sent_) {
+        eof_sent_ = true;
+        ::shutdown(fd_, SHUT_WR);
+    }
+}
+
+void SocketTransport::write_eof() {
+    if (closing_ || eof_requested_) return;
+    eof_requested_ = true;
+    if (get_write_buffer_size() == 0) {
+        eof_sent_ = true;
+        ::shutdown(fd_, SHUT_WR);
+    }
+}
+
+void SocketTransport::close() {
+    if (closing_) return;
+    closing_ = true;
+    unwatch_read();
+    if (get_write_buffer_size() == 0) {
+        conn_lost_ = true;
+        loop_->call_soon([self = self()] { self->call_connection_lost(nullptr); });
+    }
+}
+
+void SocketTransport::abort() { force_close(nullptr); }
+
+void SocketTransport::force_close(std::exception_ptr exc) {
+    if (conn_lost_) return;
+    if (!wbuf_.empty()) {
+        wbuf_.clear();
+        woff_ = 0;
+    }
+    unwatch_write();
+    closing_ = true;
+    unwatch_read();
+    conn_lost_ = true;
+    loop_->call_soon([self = self(), exc] { self->call_connection_lost(exc); });
+}
+
+void SocketTransport::fatal_errno(int err, const char* op) {
+    std::exception_ptr exc;
+    try {
+        throw_errno(err, op);
+    } catch (...) {
+        exc = std::current_exception();
+    }
+    if (is_connection_error(err)) force_close(exc);  // an everyday event: no log (asyncio likewise)
+    else fatal_error(exc, "Fatal error on transport");
+}
+
+void SocketTransport::fatal_error(std::exception_ptr exc, const char* message) {
+    loop_->call_exception_handler({std::string(message) + " (fd " + std::to_string(fd_) + ")", exc, {}});
+    force_close(std::move(exc));
+}
+
+void SocketTransport::call_connection_lost(std::exception_ptr exc) noexcept {
+    if (fd_ < 0) return;
+    std::shared_ptr<Protocol> p = std::move(protocol_);  // drop it afterwards: breaks cycles
+    try {
+        if (p) p->connection_lost(std::move(exc));
+    } catch (...) {
+        loop_->call_exception_handler({"protocol.connection_lost() call failed", std::current_exception(), {}});
+    }
+    unwatch_read();
+    unwatch_write();
+    ::close(fd_);
+    fd_ = -1;
+    if (auto s = std::move(server_)) s->detach(this);
+}
+
+void SocketTransport::pause_reading() {
+    if (closing_ || paused_) return;
+    paused_ = true;
+    unwatch_read();
+}
+
+void SocketTransport::resume_reading() {
+    if (closing_ || !paused_) return;
+    paused_ = false;
+    if (!read_eof_) watch_read();
+}
+
+void SocketTransport::set_write_buffer_limits(std::optional<size_t> high, std::optional<size_t> low) {
+    size_t h = high ? *high : (low ? 4 * *low : 64 * 1024);
+    size_t l = low ? *low : h / 4;
+    if (h < l) throw std::invalid_argument("high (" + std::to_string(h) + ") must be >= low (" + std::to_string(l) + ")");
+    high_ = h;
+    low_ = l;
+    maybe_pause_protocol();
+}
+
+void SocketTransport::maybe_pause_protocol() {
+    if (protocol_paused_ || get_write_buffer_size() <= high_) return;
+    protocol_paused_ = true;
+    try {
+        protocol_->pause_writing();
+    } catch (...) {
+        loop_->call_exception_handler({"protocol.pause_writing() failed", std::current_exception(), {}});
+    }
+}
+
+void SocketTransport::maybe_resume_protocol() {
+    if (!protocol_paused_ || get_write_buffer_size() > low_) return;
+    protocol_paused_ = false;
+    try {
+        if (protocol_) protocol_->resume_writing();
+    } catch (...) {
+        loop_->call_exception_handler({"protocol.resume_writing() failed", std::current_exception(), {}});
+    }
+}
+
+SockAddr SocketTransport::peername() const {
+    SockAddr a;
+    socklen_t len = SockAddr::capacity();
+    if (fd_ >= 0 && ::getpeername(fd_, a.data(), &len) == 0) a.set_size(len);
+    return a;
+}
+
+SockAddr SocketTransport::sockname() const {
+    SockAddr a;
+    socklen_t len = SockAddr::capacity();
+    if (fd_ >= 0 && ::getsockname(fd_, a.data(), &len) == 0) a.set_size(len);
+    return a;
+}
+
+void SocketTransport::set_protocol(std::shared_ptr<Protocol> protocol) {
+    if (!protocol) throw std::invalid_argument("set_protocol: null protocol");
+    protocol_ = std::move(protocol);
+}
+
+// --- servers ------------------------------------------------------------------------------------
+
+void ServerState::start_serving() {
+    if (serving || closed) return;
+    serving = true;
+    for (size_t i = 0; i < socks.size(); ++i) {
+        if (watching[i]) continue;
+        loop->add_reader(socks[i].fileno(), [this, i] { on_accept(i); });
+        watching[i] = true;
+    }
+}
+
+void ServerState::stop_watching() {
+    for (size_t i = 0; i < socks.size(); ++i) {
+        if (!watching[i]) continue;
+        watching[i] = false;
+        try {
+            loop->remove_reader(socks[i].fileno());
+        } catch (...) {
+        }
+    }
+}
+
+void ServerState::close() {
+    if (closed) return;
+    closed = true;
+    serving = false;
+    stop_watching();
+    socks.clear();  // closes the listening sockets
+    if (!unix_path.empty()) {
+        struct stat st{};
+        if (::stat(unix_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == unix_ino)
+            ::unlink(unix_path.c_str());
+    }
+    wake_if_done();
+}
+
+void ServerState::on_accept(size_t index) {
+    const int lfd = socks[index].fileno();
+    for (int i = 0; i < options.backlog && serving; ++i) {
+        SockAddr peer;
+        socklen_t len = SockAddr::capacity();
+        int fd = ::accept4(lfd, peer.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            const int err = errno;
+            if (err == EAGAIN || err == EINTR || err == ECONNABORTED || err == EPROTO) {
+                if (err == EAGAIN) return;
+                continue;
+            }
+            std::exception_ptr exc;
+            try {
+                throw_errno(err, "accept");
+            } catch (...) {
+                exc = std::current_exception();
+            }
+            if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+                // Out of fds: stop watching this socket for a while rather than spin on a
+                // readiness we cannot consume; the pending connections wait in the backlog.
+                loop->call_exception_handler(
+                    {"socket.accept() out of system resource; retrying in " +
+                         std::to_string(std::chrono::duration<double>(options.accept_retry_delay).count()) + " s",
+                     exc, {}});
+                if (watching[index]) {
+                    watching[index] = false;
+                    loop->remove_reader(lfd);
+                }
+                (void)loop->call_later(options.accept_retry_delay, [weak = self, index] {
+                    auto s = weak.lock();
+                    if (!s || !s->serving || s->watching[index]) return;
+                    s->loop->add_reader(s->socks[index].fileno(), [p = s.get(), index] { p->on_accept(index); });
+                    s->watching[index] = true;
+                });
+            } else {
+                loop->call_exception_handler({"accept() failed", exc, {}});
+            }
+            return;
+        }
+        Socket sock = Socket::adopt(fd);
+        std::shared_ptr<Protocol> proto;
+        try {
+            proto = factory();
+            if (!proto) throw std::invalid_argument("protocol factory returned null");
+        } catch (...) {
+            loop->call_exception_handler({"protocol factory failed; connection dropped", std::current_exception(), {}});
+            continue;
+        }
+        auto t = std::make_shared<SocketTransport>(*loop, std::move(sock), std::move(proto), self.lock());
+        t->start();
+    }
+}
+
+void ServerState::detach(SocketTransport* t) noexcept {
+    conns.erase(t);
+    wake_if_done();
+}
+
+void ServerState::wake_if_done() noexcept {
+    if (!closed || !conns.empty() || close_waiters.empty()) return;
+    auto waiters = std::move(close_waiters);
+    close_waiters.clear();
+    for (auto& f : waiters)
+        if (!f.done()) f.set_result();
+}
+
+}  // namespace detail
+
+// --- aio::Server ------------------------------------------------------------------------------
+
+Server& Server::operator=(Server&& o) noexcept {
+    if (this != &o) {
+        if (s_) s_->close();
+        s_ = std::move(o.s_);
+    }
+    return *this;
+}
+
+Server::~Server() {
+    if (s_) s_->close();
+}
+
+namespace {
+ServerState& state_of(const std::shared_ptr<ServerState>& s) {
+    if (!s) throw RuntimeError("this Server is empty (moved from or default-constructed)");
+    return *s;
+}
+}  // namespace
+
+void Server::close() { state_of(s_).close(); }
+
+void Server::close_clients() {
+    auto& s = state_of(s_);
+    std::vector<std::shared_ptr<Transport>> all;
+    for (SocketTransport* t : s.conns) all.push_back(t->shared_from_this());
+    for (auto& t : all) t->close();
+}
+
+void Server::abort_clients() {
+    auto& s = state_of(s_);
+    std::vector<std::shared_ptr<Transport>> all;
+    for (SocketTransport* t : s.conns) all.push_back(t->shared_from_this());
+    for (auto& t : all) t->abort();
+}
+
+namespace {
+// Coroutines take the state by value: a lazy task must not refer to the Server handle, which
+// may be gone by the time the task runs.
+Task<void> server_wait_closed(std::shared_ptr<ServerState> s) {
+    if (s->closed && s->conns.empty()) co_return;
+    Future<void> f(*s->loop);
+    s->close_waiters.push_back(f);
+    co_await f;
+}
+
+Task<void> server_serve_forever(std::shared_ptr<ServerState> s) {
+    if (s->closed) throw RuntimeError("server is closed");
+    s->start_serving();
+    Future<void> never(*s->loop);
+    bool cancelled = false;
+    try {
+        co_await never;
+    } catch (const CancelledError&) {
+        cancelled = true;
+    }
+    // Python closes the server when serve_forever is cancelled; connections already accepted
+    // are left to finish (await wait_closed() for them).
+    s->close();
+    if (cancelled) throw CancelledError();
+}
+}  // namespace
+
+Task<void> Server::wait_closed() {
+    state_of(s_);
+    return server_wait_closed(s_);
+}
+
+Task<void> Server::serve_forever() {
+    state_of(s_);
+    return server_serve_forever(s_);
+}
+
+void Server::start_serving() { state_of(s_).start_serving(); }
+bool Server::is_serving() const noexcept { return s_ && s_->serving; }
+std::vector<SockAddr> Server::sockets() const { return s_ ? s_->addrs : std::vector<SockAddr>{}; }
+uint16_t Server::port() const {
+    auto& s = state_of(s_);
+    if (s.addrs.empty()) throw RuntimeError("server has no listening socket");
+    return s.addrs.front().port();
+}
+size_t Server::active_connections() const noexcept { return s_ ? s_->conns.size() : 0; }
+EventLoop& Server::get_loop() const { return *state_of(s_).loop; }
+
+// --- create_connection / create_server ------------------------------------------------------
+
+namespace {
+
+std::pair<std::shared_ptr<Transport>, std::shared_ptr<Protocol>> make_transport(EventLoop& loop,
+                                                                                const ProtocolFactory& factory,
+                                                                                Socket sock) {
+    std::shared_ptr<Protocol> proto = factory();
+    if (!proto) throw std::invalid_argument("protocol factory returned null");
+    auto t = std::make_shared<SocketTransport>(loop, std::move(sock), proto, nullptr);
+    t->start();
+    return {std::move(t), std::move(proto)};
+}
+
+}  // namespace
+
+std::pair<std::shared_ptr<Transport>, std::shared_ptr<Protocol>> create_connection(ProtocolFactory factory,
+                                                                                    Socket sock) {
+    if (!sock) throw std::invalid_argument("create_connection: the socket is closed");
+    return make_transport(get_running_loop(), factory, std::move(sock));
+}
+
+Task<std::pair<std::shared_ptr<Transport>, std::shared_ptr<Protocol>>> create_connection(ProtocolFactory factory,
+                                                                                          std::string host,
+                                                                                          uint16_t port,
+                                                                                          ConnectOptions options) {
+    auto infos = co_await getaddrinfo(host, port, {options.family, SOCK_STREAM, 0, 0});
+    if (infos.empty()) throw GaiError(EAI_NONAME, "getaddrinfo('" + host + "') returned no address");
+    std::exception_ptr last;
+    int last_err = 0;
+    std::string errors;
+    for (const AddrInfo& ai : infos) {
+        Socket sock;
+        try {
+            sock = Socket(ai.family, SOCK_STREAM, ai.protocol);
+            if (options.local_addr) sock.bind(*options.local_addr);
+            co_await sock_connect(sock.fileno(), ai.addr);
+        } catch (const std::system_error& e) {
+            last = std::current_exception();
+            last_err = e.code().value();
+            if (!errors.empty()) errors += "; ";
+            errors += e.what();
+            continue;
+        }
+        co_return make_transport(get_running_loop(), factory, std::move(sock));
+    }
+    if (infos.size() == 1) std::rethrow_exception(last);
+    throw std::system_error(last_err, std::generic_category(), "Multiple exceptions: " + errors);
+}
+
+Task<std::pair<std::shared_ptr<Transport>, std::shared_ptr<Protocol>>> create_unix_connection(ProtocolFactory factory,
+                                                                                               std::string path) {
+    SockAddr addr = SockAddr::unix_path(path);
+    Socket sock(AF_UNIX, SOCK_STREAM);
+    co_await sock_connect(sock.fileno(), addr);
+    co_return make_transport(get_running_loop(), factory, std::move(sock));
+}
+
+namespace {
+std::shared_ptr<ServerState> new_server_state(ProtocolFactory factory, const ServerOptions& options) {
+    if (!factory) throw std::invalid_argument("create_server: empty protocol factory");
+    auto s = std::make_shared<ServerState>();
+    s->self = s;
+    s->loop = &get_running_loop();
+    s->factory = std::move(factory);
+    s->options = options;
+    return s;
+}
+
+void add_listener(ServerState& s, Socket sock) {
+    sock.listen(s.options.backlog);
+    s.addrs.push_back(sock.getsockname());
+    s.socks.push_back(std::move(sock));
+    s.watching.push_back(false);
+}
+}  // namespace
+
+Task<Server> create_server(ProtocolFactory factory, std::string host, uint16_t port, ServerOptions options) {
+    auto s = new_server_state(std::move(factory), options);
+    auto infos = co_await getaddrinfo(host, port, {options.family, SOCK_STREAM, 0, AI_PASSIVE});
+    for (const AddrInfo& ai : infos) {
+        bool dup = false;
+        for (const SockAddr& a : s->addrs) dup = dup || a == ai.addr;
+        if (dup) continue;
+        Socket sock(ai.family, SOCK_STREAM, ai.protocol);
+        if (options.reuse_address) sock.setsockopt(SOL_SOCKET, SO_REUSEADDR, 1);
+        if (options.reuse_port) sock.setsockopt(SOL_SOCKET, SO_REUSEPORT, 1);
+        // Listening on both families separately needs IPv6 sockets that leave IPv4 alone.
+        if (ai.family == AF_INET6) sock.setsockopt(IPPROTO_IPV6, IPV6_V6ONLY, 1);
+        sock.bind(ai.addr);
+        add_listener(*s, std::move(sock));
+    }
+    if (s->socks.empty()) throw GaiError(EAI_NONAME, "create_server: no address to listen on for '" + host + "'");
+    if (options.start_serving) s->start_serving();
+    co_return Server(std::move(s));
+}
+
+Task<Server> create_unix_server(ProtocolFactory factory, std::string path, ServerOptions options) {
+    auto s = new_server_state(std::move(factory), options);
+    SockAddr addr = SockAddr::unix_path(path);
+    if (path[0] != '\0') {
+        struct stat st{};
+        // A socket file left by an earlier run would make bind fail; anything else is kept.
+        if (::stat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(path.c_str());
+    }
+    Socket sock(AF_UNIX, SOCK_STREAM);
+    sock.bind(addr);
+    if (path[0] != '\0') {
+        struct stat st{};
+        if (::stat(path.c_str(), &st) == 0) {
+            s->unix_path = path;
+            s->unix_ino = st.st_ino;
+        }
+    }
+    add_listener(*s, std::move(sock));
+    if (options.start_serving) s->start_serving();
+    co_return Server(std::move(s));
+}
+
+}  // namespace aio
