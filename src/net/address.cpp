@@ -149,9 +149,9 @@ Task<std::vector<AddrInfo>> getaddrinfo(std::string host, std::string port, GetA
         options.flags |= AI_NUMERICSERV | (host.empty() ? 0 : AI_NUMERICHOST);
         co_return resolve_blocking(host, port, options);
     }
-    co_return co_await run_in_executor(nullptr, [h = std::move(host), p = std::move(port), options] {
-        return resolve_blocking(h, p, options);
-    });
+    // Named, not a temporary of the co_await expression (g++ 12 bug, docs/design.md).
+    auto lookup = [h = std::move(host), p = std::move(port), options] { return resolve_blocking(h, p, options); };
+    co_return co_await run_in_executor(nullptr, std::move(lookup));
 }
 
 Task<std::vector<AddrInfo>> getaddrinfo(std::string host, uint16_t port, GetAddrInfoOptions options) {
@@ -159,13 +159,14 @@ Task<std::vector<AddrInfo>> getaddrinfo(std::string host, uint16_t port, GetAddr
 }
 
 Task<std::pair<std::string, std::string>> getnameinfo(SockAddr addr, int flags) {
-    co_return co_await run_in_executor(nullptr, [addr, flags] {
+    auto lookup = [addr, flags] {
         char host[NI_MAXHOST];
         char serv[NI_MAXSERV];
         int rc = ::getnameinfo(addr.data(), addr.size(), host, sizeof host, serv, sizeof serv, flags);
         if (rc != 0) throw GaiError(rc, "getnameinfo(" + addr.to_string() + "): " + ::gai_strerror(rc));
         return std::pair<std::string, std::string>(host, serv);
-    });
+    };
+    co_return co_await run_in_executor(nullptr, std::move(lookup));
 }
 
 }  // namespace aio

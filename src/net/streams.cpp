@@ -375,29 +375,31 @@ Task<void> StreamWriter::wait_closed() const { return detail::do_wait_closed(p_)
 Task<StreamPair> open_connection(std::string host, uint16_t port, ConnectOptions options) {
     auto reader = std::make_shared<ReaderState>(options.limit);
     auto proto = std::make_shared<StreamProtocol>(reader, nullptr);
-    auto [t, p] = co_await create_connection([proto]() -> std::shared_ptr<Protocol> { return proto; },
-                                             std::move(host), port, options);
-    co_return StreamPair{StreamReader(reader), StreamWriter(std::move(t), proto)};
+    // Named, not a temporary inside the co_await expression: g++ 12 destroys a capturing
+    // lambda temporary of such an expression twice (docs/design.md, "Compiler notes").
+    ProtocolFactory factory = [proto]() -> std::shared_ptr<Protocol> { return proto; };
+    auto conn = co_await create_connection(std::move(factory), std::move(host), port, options);
+    co_return StreamPair{StreamReader(reader), StreamWriter(std::move(conn.first), proto)};
 }
 
 Task<StreamPair> open_unix_connection(std::string path, size_t limit) {
     auto reader = std::make_shared<ReaderState>(limit);
     auto proto = std::make_shared<StreamProtocol>(reader, nullptr);
-    auto [t, p] = co_await create_unix_connection([proto]() -> std::shared_ptr<Protocol> { return proto; },
-                                                  std::move(path));
-    co_return StreamPair{StreamReader(reader), StreamWriter(std::move(t), proto)};
+    ProtocolFactory factory = [proto]() -> std::shared_ptr<Protocol> { return proto; };  // see open_connection
+    auto conn = co_await create_unix_connection(std::move(factory), std::move(path));
+    co_return StreamPair{StreamReader(reader), StreamWriter(std::move(conn.first), proto)};
 }
 
 Task<Server> start_server(ClientConnected cb, std::string host, uint16_t port, ServerOptions options) {
     if (!cb) throw std::invalid_argument("start_server: empty client_connected_cb");
-    co_return co_await create_server(detail::stream_factory(std::move(cb), options.limit), std::move(host), port,
-                                     options);
+    ProtocolFactory factory = detail::stream_factory(std::move(cb), options.limit);  // see open_connection
+    co_return co_await create_server(std::move(factory), std::move(host), port, options);
 }
 
 Task<Server> start_unix_server(ClientConnected cb, std::string path, ServerOptions options) {
     if (!cb) throw std::invalid_argument("start_unix_server: empty client_connected_cb");
-    co_return co_await create_unix_server(detail::stream_factory(std::move(cb), options.limit), std::move(path),
-                                          options);
+    ProtocolFactory factory = detail::stream_factory(std::move(cb), options.limit);  // see open_connection
+    co_return co_await create_unix_server(std::move(factory), std::move(path), options);
 }
 
 }  // namespace aio

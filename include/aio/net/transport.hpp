@@ -210,9 +210,10 @@ template <class P, class F>
 Task<std::pair<std::shared_ptr<Transport>, std::shared_ptr<P>>> create_connection_as(F factory, std::string host,
                                                                                       uint16_t port,
                                                                                       ConnectOptions options = {}) {
-    auto [t, p] = co_await create_connection([f = std::move(factory)]() -> std::shared_ptr<Protocol> { return f(); },
-                                             std::move(host), port, std::move(options));
-    co_return std::pair{std::move(t), std::static_pointer_cast<P>(std::move(p))};
+    // Named, not a temporary of the co_await expression (g++ 12 bug, docs/design.md).
+    ProtocolFactory erased = [f = std::move(factory)]() -> std::shared_ptr<Protocol> { return f(); };
+    auto conn = co_await create_connection(std::move(erased), std::move(host), port, std::move(options));
+    co_return std::pair{std::move(conn.first), std::static_pointer_cast<P>(std::move(conn.second))};
 }
 
 }  // namespace aio
