@@ -20,6 +20,7 @@
 #include "aio/core/timeout.hpp"
 #include "aio/core/wait.hpp"
 #include "aio/net/address.hpp"
+#include "aio/net/datagram.hpp"
 #include "aio/net/errors.hpp"
 #include "aio/net/socket.hpp"
 #include "aio/net/streams.hpp"
