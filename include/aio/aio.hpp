@@ -24,6 +24,7 @@
 #include "aio/net/errors.hpp"
 #include "aio/net/socket.hpp"
 #include "aio/net/streams.hpp"
+#include "aio/net/subprocess.hpp"
 #include "aio/net/transport.hpp"
 #include "aio/queues/queue.hpp"
 #include "aio/sync/barrier.hpp"

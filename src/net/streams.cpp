@@ -9,6 +9,7 @@
 #include "aio/core/future.hpp"
 #include "aio/core/sleep.hpp"
 #include "aio/detail/core.hpp"
+#include "stream_internal.hpp"
 
 namespace aio {
 namespace detail {
@@ -381,6 +382,19 @@ Task<StreamPair> open_connection(std::string host, uint16_t port, ConnectOptions
     auto conn = co_await create_connection(std::move(factory), std::move(host), port, options);
     co_return StreamPair{StreamReader(reader), StreamWriter(std::move(conn.first), proto)};
 }
+
+Task<StreamPair> open_connection(Socket sock, size_t limit) { co_return detail::streams_over(std::move(sock), limit); }
+
+namespace detail {
+StreamPair streams_over(Socket sock, size_t limit) {
+    if (!sock) throw std::invalid_argument("open_connection: the socket is closed");
+    auto reader = std::make_shared<ReaderState>(limit);
+    auto proto = std::make_shared<StreamProtocol>(reader, nullptr);
+    ProtocolFactory factory = [proto]() -> std::shared_ptr<Protocol> { return proto; };
+    auto conn = create_connection(std::move(factory), std::move(sock));
+    return StreamPair{StreamReader(reader), StreamWriter(std::move(conn.first), proto)};
+}
+}  // namespace detail
 
 Task<StreamPair> open_unix_connection(std::string path, size_t limit) {
     auto reader = std::make_shared<ReaderState>(limit);

@@ -122,6 +122,9 @@ using ClientConnected = std::function<Task<void>(StreamReader, StreamWriter)>;
 
 /// asyncio.open_connection(host, port, limit=...).
 [[nodiscard]] Task<StreamPair> open_connection(std::string host, uint16_t port, ConnectOptions options = {});
+/// asyncio.open_connection(sock=sock, limit=...): streams over a socket that is already
+/// connected (a socketpair end, an accepted socket...).
+[[nodiscard]] Task<StreamPair> open_connection(Socket sock, size_t limit = 64 * 1024);
 /// asyncio.open_unix_connection(path).
 [[nodiscard]] Task<StreamPair> open_unix_connection(std::string path, size_t limit = 64 * 1024);
 /// asyncio.start_server(client_connected_cb, host, port, ...).
