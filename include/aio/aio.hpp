@@ -25,6 +25,7 @@
 #include "aio/net/socket.hpp"
 #include "aio/net/streams.hpp"
 #include "aio/net/subprocess.hpp"
+#include "aio/net/tls.hpp"
 #include "aio/net/transport.hpp"
 #include "aio/queues/queue.hpp"
 #include "aio/sync/barrier.hpp"

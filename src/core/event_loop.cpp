@@ -101,7 +101,29 @@ struct EventLoop::Impl {
 
     ExceptionHandler exception_handler;
     std::shared_ptr<Executor> default_executor;
+
+    detail::CloseHook* close_hooks = nullptr;  // doubly linked, newest first
 };
+
+void detail::LoopAccess::add_close_hook(EventLoop& l, CloseHook& h) {
+    if (l.closed_) throw RuntimeError("Event loop is closed");
+    EventLoop::Impl& I = *l.impl_;
+    h.prev = nullptr;
+    h.next = I.close_hooks;
+    if (I.close_hooks) I.close_hooks->prev = &h;
+    I.close_hooks = &h;
+    h.linked = true;
+}
+
+void detail::LoopAccess::remove_close_hook(EventLoop& l, CloseHook& h) noexcept {
+    if (!h.linked) return;
+    EventLoop::Impl& I = *l.impl_;
+    if (h.prev) h.prev->next = h.next;
+    else I.close_hooks = h.next;
+    if (h.next) h.next->prev = h.prev;
+    h.prev = h.next = nullptr;
+    h.linked = false;
+}
 
 EventLoop::EventLoop(LoopOptions options) : impl_(std::make_unique<Impl>()) {
     virtual_ = options.virtual_time;
@@ -549,6 +571,11 @@ void EventLoop::close() {
     abandon_all();
     closed_ = true;
     Impl& I = *impl_;
+    // Transports and servers still open let go of their sockets (their own tasks are gone).
+    while (detail::CloseHook* h = I.close_hooks) {
+        detail::LoopAccess::remove_close_hook(*this, *h);
+        h->on_close(h);
+    }
     {
         std::lock_guard lk(I.ts_mutex);
         for (CallbackState* s : I.ts_queue) s->release();

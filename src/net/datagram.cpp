@@ -38,10 +38,22 @@ public:
         }
     }
     ~UdpTransport() override {
+        if (hook_.linked) LoopAccess::remove_close_hook(*loop_, hook_);
         if (fd_ >= 0) ::close(fd_);
     }
 
     void start() {
+        // Open, it keeps itself alive (the protocol may hold it by raw pointer) until
+        // connection_lost, or until the loop closes.
+        self_ = self();
+        hook_.owner = this;
+        hook_.on_close = [](CloseHook* h) noexcept {
+            UdpTransport* t = static_cast<Hook*>(h)->owner;
+            t->reading_ = t->writing_ = false;  // the loop drops the fd callbacks itself
+            t->closing_ = t->conn_lost_ = true;
+            std::shared_ptr<UdpTransport> last = std::move(t->self_);
+        };
+        LoopAccess::add_close_hook(*loop_, hook_);
         try {
             protocol_->connection_made(*this);
         } catch (...) {
@@ -49,7 +61,7 @@ public:
             return;
         }
         if (!closing_) {
-            loop_->add_reader(fd_, [self = self()] { self->on_readable(); });
+            loop_->add_reader(fd_, [this] { on_readable(); });
             reading_ = true;
         }
     }
@@ -71,7 +83,7 @@ public:
         queue_.push_back({std::string(data), addr && !connected_ ? *addr : SockAddr()});
         buffered_ += data.size();
         if (!writing_) {
-            loop_->add_writer(fd_, [self = self()] { self->on_writable(); });
+            loop_->add_writer(fd_, [this] { on_writable(); });
             writing_ = true;
         }
     }
@@ -185,6 +197,8 @@ private:
         stop_writing();
         if (fd_ >= 0) ::close(fd_);
         fd_ = -1;
+        LoopAccess::remove_close_hook(*loop_, hook_);
+        std::shared_ptr<UdpTransport> last = std::move(self_);  // may free `this` at the end of scope
     }
 
     void stop_reading() noexcept {
@@ -204,8 +218,14 @@ private:
         }
     }
 
+    struct Hook : CloseHook {
+        UdpTransport* owner = nullptr;
+    };
+
     EventLoop* loop_;
     int fd_;
+    std::shared_ptr<UdpTransport> self_;
+    Hook hook_;
     std::shared_ptr<DatagramProtocol> protocol_;
     bool connected_;
     SockAddr peer_;

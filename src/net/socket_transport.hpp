@@ -31,6 +31,15 @@ struct ServerState {
     bool closed = false;
     std::unordered_set<SocketTransport*> conns;
     std::vector<Future<void>> close_waiters;
+    // A Server may outlive its loop (a handle kept outside aio::run): the loop closing closes it.
+    struct Hook : CloseHook {
+        ServerState* owner = nullptr;
+    } hook;
+
+    ServerState() = default;
+    ServerState(const ServerState&) = delete;
+    ServerState& operator=(const ServerState&) = delete;
+    ~ServerState();
 
     void start_serving();
     void stop_watching();
@@ -84,8 +93,17 @@ private:
     void maybe_pause_protocol();
     void maybe_resume_protocol();
 
+    static void on_loop_close(CloseHook* h) noexcept;
+    struct Hook : CloseHook {
+        SocketTransport* owner = nullptr;
+    };
+
     EventLoop* loop_;
     int fd_;
+    // An open transport keeps itself alive (a protocol may hold it by raw pointer, and nothing
+    // else owns a paused one) until connection_lost has run, or the loop closes (hook_).
+    std::shared_ptr<SocketTransport> self_;
+    Hook hook_;
     std::shared_ptr<Protocol> protocol_;
     std::shared_ptr<ServerState> server_;
     std::string wbuf_;

@@ -12,13 +12,19 @@
 #include <cstring>
 
 #include "aio/core/errors.hpp"
+#include "aio/core/timeout.hpp"
 #include "fd_wait.hpp"
 #include "socket_transport.hpp"
+#include "tls_internal.hpp"
 
 namespace aio {
 
+using detail::CloseHook;
+using detail::LoopAccess;
 using detail::ServerState;
 using detail::SocketTransport;
+using detail::HandshakeDone;
+using detail::make_tls_transport;
 using detail::throw_errno;
 
 void Transport::writelines(std::initializer_list<std::string_view> parts) {
@@ -29,6 +35,8 @@ std::any Transport::get_extra_info(std::string_view name, std::any default_value
     if (name == "peername") return peername();
     if (name == "sockname") return sockname();
     if (name == "socket") return fileno();
+    if (name == "ssl_object")
+        if (auto info = tls_info(*this)) return *info;
     return default_value;
 }
 
@@ -63,7 +71,16 @@ SocketTransport::SocketTransport(EventLoop& loop, Socket sock, std::shared_ptr<P
     if (server_) server_->conns.insert(this);
 }
 
+void SocketTransport::on_loop_close(CloseHook* h) noexcept {
+    SocketTransport* t = static_cast<Hook*>(h)->owner;
+    // The loop releases our fd callbacks itself; the socket is closed by the destructor.
+    t->reading_ = t->writing_ = false;
+    t->closing_ = t->conn_lost_ = true;
+    std::shared_ptr<SocketTransport> last = std::move(t->self_);  // may free `t` at the end of scope
+}
+
 SocketTransport::~SocketTransport() {
+    if (hook_.linked) LoopAccess::remove_close_hook(*loop_, hook_);
     // Only reached once the loop holds no callback of ours: either connection_lost ran, or the
     // loop was closed, or the user dropped a paused transport. In the last two cases the socket
     // is closed here without telling the protocol (Python: "unclosed transport").
@@ -72,6 +89,10 @@ SocketTransport::~SocketTransport() {
 }
 
 void SocketTransport::start() {
+    self_ = self();
+    hook_.owner = this;
+    hook_.on_close = &on_loop_close;
+    LoopAccess::add_close_hook(*loop_, hook_);
     try {
         protocol_->connection_made(*this);
     } catch (...) {
@@ -83,7 +104,7 @@ void SocketTransport::start() {
 
 void SocketTransport::watch_read() {
     if (reading_) return;
-    loop_->add_reader(fd_, [self = self()] { self->on_readable(); });
+    loop_->add_reader(fd_, [this] { on_readable(); });
     reading_ = true;
 }
 
@@ -98,7 +119,7 @@ void SocketTransport::unwatch_read() noexcept {
 
 void SocketTransport::watch_write() {
     if (writing_) return;
-    loop_->add_writer(fd_, [self = self()] { self->on_writable(); });
+    loop_->add_writer(fd_, [this] { on_writable(); });
     writing_ = true;
 }
 
@@ -265,6 +286,8 @@ void SocketTransport::call_connection_lost(std::exception_ptr exc) noexcept {
     ::close(fd_);
     fd_ = -1;
     if (auto s = std::move(server_)) s->detach(this);
+    LoopAccess::remove_close_hook(*loop_, hook_);
+    std::shared_ptr<SocketTransport> last = std::move(self_);  // may free `this` at the end of scope
 }
 
 void SocketTransport::pause_reading() {
@@ -350,11 +373,16 @@ void ServerState::stop_watching() {
     }
 }
 
+ServerState::~ServerState() {
+    if (hook.linked) LoopAccess::remove_close_hook(*loop, hook);
+}
+
 void ServerState::close() {
     if (closed) return;
     closed = true;
     serving = false;
     stop_watching();
+    LoopAccess::remove_close_hook(*loop, hook);
     socks.clear();  // closes the listening sockets
     if (!unix_path.empty()) {
         struct stat st{};
@@ -411,6 +439,15 @@ void ServerState::on_accept(size_t index) {
             if (!proto) throw std::invalid_argument("protocol factory returned null");
         } catch (...) {
             loop->call_exception_handler({"protocol factory failed; connection dropped", std::current_exception(), {}});
+            continue;
+        }
+        if (options.ssl) {
+            EventLoop* l = loop;
+            HandshakeDone report = [l](std::exception_ptr e) {
+                if (e) l->call_exception_handler({"SSL handshake failed; connection dropped", e, {}});
+            };
+            make_tls_transport(*loop, std::move(sock), std::move(proto), options.ssl, true, {}, self.lock(),
+                               std::move(report));
             continue;
         }
         auto t = std::make_shared<SocketTransport>(*loop, std::move(sock), std::move(proto), self.lock());
@@ -532,6 +569,36 @@ std::pair<std::shared_ptr<Transport>, std::shared_ptr<Protocol>> make_transport(
     return {std::move(t), std::move(proto)};
 }
 
+// The client side of create_connection(ssl=...): wraps the connected socket, waits for the
+// handshake (bounded by ssl_handshake_timeout); on failure the TLS layer has aborted the socket.
+Task<std::pair<std::shared_ptr<Transport>, std::shared_ptr<Protocol>>> tls_handshake(const ProtocolFactory& factory,
+                                                                                      Socket sock,
+                                                                                      const ConnectOptions& options,
+                                                                                      const std::string& host) {
+    EventLoop& loop = get_running_loop();
+    std::shared_ptr<Protocol> proto = factory();
+    if (!proto) throw std::invalid_argument("protocol factory returned null");
+    Future<void> handshake(loop);
+    HandshakeDone done = [handshake](std::exception_ptr e) mutable {
+        if (handshake.done()) return;
+        if (e) handshake.set_exception(e);
+        else handshake.set_result();
+    };
+    const std::string& name = options.server_hostname.empty() ? host : options.server_hostname;
+    auto t = make_tls_transport(loop, std::move(sock), proto, options.ssl, false, name, nullptr, std::move(done));
+    bool timed_out = false;
+    try {
+        co_await wait_for(handshake, options.ssl_handshake_timeout);
+    } catch (const TimeoutError&) {
+        timed_out = true;
+    }
+    if (timed_out) {
+        t->abort();
+        throw TimeoutError("TLS handshake with " + host + " timed out");
+    }
+    co_return std::pair<std::shared_ptr<Transport>, std::shared_ptr<Protocol>>(std::move(t), std::move(proto));
+}
+
 }  // namespace
 
 std::pair<std::shared_ptr<Transport>, std::shared_ptr<Protocol>> create_connection(ProtocolFactory factory,
@@ -562,6 +629,7 @@ Task<std::pair<std::shared_ptr<Transport>, std::shared_ptr<Protocol>>> create_co
             errors += e.what();
             continue;
         }
+        if (options.ssl) co_return co_await tls_handshake(factory, std::move(sock), options, host);
         co_return make_transport(get_running_loop(), factory, std::move(sock));
     }
     if (infos.size() == 1) std::rethrow_exception(last);
@@ -582,6 +650,13 @@ std::shared_ptr<ServerState> new_server_state(ProtocolFactory factory, const Ser
     auto s = std::make_shared<ServerState>();
     s->self = s;
     s->loop = &get_running_loop();
+    s->hook.owner = s.get();
+    s->hook.on_close = [](CloseHook* h) noexcept {
+        ServerState* st = static_cast<ServerState::Hook*>(h)->owner;
+        for (size_t i = 0; i < st->watching.size(); ++i) st->watching[i] = false;  // the loop drops them
+        st->close();
+    };
+    LoopAccess::add_close_hook(*s->loop, s->hook);
     s->factory = std::move(factory);
     s->options = options;
     return s;

@@ -66,6 +66,19 @@ struct LoopStats {
 namespace detail {
 struct LoopAccess;
 class Poller;
+
+/// Something holding OS resources on the loop's behalf that must let go when the loop closes:
+/// an open transport keeps itself alive until its connection is lost, and a loop closed with
+/// connections still open would otherwise leak them (layers above the core register these).
+/// Intrusive: no allocation; registered and removed on the loop's thread.
+struct CloseHook {
+    CloseHook* prev = nullptr;
+    CloseHook* next = nullptr;
+    bool linked = false;
+    /// Called once by EventLoop::close(), after the pending tasks were freed and before the fd
+    /// callbacks are released; the hook is unlinked first. Must not call back into the loop.
+    void (*on_close)(CloseHook*) noexcept = nullptr;
+};
 }  // namespace detail
 
 /// asyncio.AbstractEventLoop. Not thread-safe except where a method says so
@@ -293,6 +306,10 @@ struct LoopAccess {
     static void check_usable(const EventLoop& l, const char* what) { l.check_usable(what); }
     static void run_until_done(EventLoop& l, FutureCore& f) { l.run_until_done(f); }
     static bool debug(const EventLoop& l) noexcept { return l.debug_; }
+    /// Registers `h` (not yet linked) to run when `l` closes. Throws RuntimeError if `l` is closed.
+    static void add_close_hook(EventLoop& l, CloseHook& h);
+    /// Unregisters `h` if linked.
+    static void remove_close_hook(EventLoop& l, CloseHook& h) noexcept;
 };
 
 inline void TaskCore::schedule() noexcept {

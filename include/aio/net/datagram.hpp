@@ -73,6 +73,10 @@ using DatagramProtocolFactory = std::function<std::shared_ptr<DatagramProtocol>(
 
 /// Keyword arguments of create_datagram_endpoint.
 struct DatagramOptions {
+    /// Not an aggregate on purpose: g++ 12 double-destroys an aggregate temporary (such as a
+    /// defaulted `= {}` argument) in a co_await expression (docs/design.md, "Compiler notes").
+    /// Set the fields on a named variable.
+    DatagramOptions() = default;
     /// Python local_addr=(host, port): bind here ("" host: every interface; port 0: any).
     std::optional<std::pair<std::string, uint16_t>> local_addr;
     /// Python remote_addr=(host, port): connect the socket (sendto without an address, and only

@@ -38,6 +38,10 @@ inline constexpr Redirect INHERIT{Redirect::inherit, -1};
 
 /// Keyword arguments of create_subprocess_exec / create_subprocess_shell.
 struct SubprocessOptions {
+    /// Not an aggregate on purpose: g++ 12 double-destroys an aggregate temporary (such as a
+    /// defaulted `= {}` argument) in a co_await expression (docs/design.md, "Compiler notes").
+    /// Set the fields on a named variable.
+    SubprocessOptions() = default;
     Redirect stdin_ = INHERIT;   // Python stdin=
     Redirect stdout_ = INHERIT;  // Python stdout=
     Redirect stderr_ = INHERIT;  // Python stderr=

@@ -19,6 +19,7 @@
 #include "aio/core/task.hpp"
 #include "aio/net/address.hpp"
 #include "aio/net/socket.hpp"
+#include "aio/net/tls.hpp"
 
 namespace aio {
 
@@ -93,13 +94,13 @@ public:
     /// transport.get_write_buffer_limits() -> (low, high).
     [[nodiscard]] virtual std::pair<size_t, size_t> get_write_buffer_limits() const noexcept = 0;
 
-    /// get_extra_info("peername") / ("sockname") / ("socket") — typed.
+    /// get_extra_info("peername") / ("sockname") / ("socket") — typed. (TLS: aio::tls_info(t).)
     [[nodiscard]] virtual SockAddr peername() const = 0;
     [[nodiscard]] virtual SockAddr sockname() const = 0;
     /// The socket's fd (-1 once closed). Do not read or write it directly.
     [[nodiscard]] virtual int fileno() const noexcept = 0;
     /// transport.get_extra_info(name, default): "peername" and "sockname" (SockAddr), "socket"
-    /// (int fd), "ssl_object" (absent on a plain socket); else `default_value`.
+    /// (int fd), "ssl_object" (aio::TLSInfo; absent on a plain socket); else `default_value`.
     [[nodiscard]] std::any get_extra_info(std::string_view name, std::any default_value = {}) const;
 
     /// transport.get_protocol() / set_protocol(protocol).
@@ -117,16 +118,31 @@ using ProtocolFactory = std::function<std::shared_ptr<Protocol>()>;
 
 /// Keyword arguments of create_connection / open_connection.
 struct ConnectOptions {
+    /// Not an aggregate on purpose: g++ 12 double-destroys an aggregate temporary (such as a
+    /// defaulted `= {}` argument) in a co_await expression (docs/design.md, "Compiler notes").
+    /// Set the fields on a named variable.
+    ConnectOptions() = default;
     /// Python family=: AF_INET or AF_INET6 to restrict the addresses tried.
     int family = AF_UNSPEC;
     /// Python local_addr=: bind before connecting.
     std::optional<SockAddr> local_addr;
     /// Python limit= (streams only): the StreamReader's buffer limit.
     size_t limit = 64 * 1024;
+    /// Python ssl=: TLS with this context (SSLContext::create_default_context() verifies the
+    /// server against the system CAs and checks its name).
+    std::shared_ptr<SSLContext> ssl;
+    /// Python server_hostname=: the name to send (SNI) and check; empty = the host connected to.
+    std::string server_hostname;
+    /// Python ssl_handshake_timeout= (60 s): past it, aio::TimeoutError and the socket is closed.
+    std::chrono::nanoseconds ssl_handshake_timeout = std::chrono::seconds(60);
 };
 
 /// Keyword arguments of create_server / start_server.
 struct ServerOptions {
+    /// Not an aggregate on purpose: g++ 12 double-destroys an aggregate temporary (such as a
+    /// defaulted `= {}` argument) in a co_await expression (docs/design.md, "Compiler notes").
+    /// Set the fields on a named variable.
+    ServerOptions() = default;
     int family = AF_UNSPEC;  // with an empty host: AF_UNSPEC listens on IPv4 and IPv6
     int backlog = 100;
     /// Python reuse_address= (default true on Unix, as asyncio).
@@ -137,6 +153,9 @@ struct ServerOptions {
     bool start_serving = true;
     /// Python limit= (streams only).
     size_t limit = 64 * 1024;
+    /// Python ssl=: serve TLS with this (server) context. A client whose handshake fails is
+    /// reported to the loop's exception handler and dropped; the server goes on.
+    std::shared_ptr<SSLContext> ssl;
     /// After accept() fails for lack of fds (EMFILE, ENFILE, ENOBUFS, ENOMEM) the server stops
     /// accepting for this long, then retries (asyncio: 1 s), so it neither spins nor stops.
     std::chrono::nanoseconds accept_retry_delay = std::chrono::seconds(1);
