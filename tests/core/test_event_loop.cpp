@@ -284,3 +284,33 @@ TEST(EventLoop, StatsCountWork) {
     EXPECT_EQ(s.ready, 1u);
     EXPECT_EQ(s.timers, 1u);
 }
+
+// The hook the layers above use to let go of sockets when a loop closes (CloseHook).
+TEST(EventLoop, CloseHooksRunOnceAtCloseAndRemovedOnesDoNot) {
+    struct Counted : aio::detail::CloseHook {
+        int* runs = nullptr;
+    };
+    int a_runs = 0, b_runs = 0, c_runs = 0;
+    Counted a, b, c;
+    a.runs = &a_runs;
+    b.runs = &b_runs;
+    c.runs = &c_runs;
+    auto bump = [](aio::detail::CloseHook* h) noexcept { ++*static_cast<Counted*>(h)->runs; };
+    a.on_close = b.on_close = c.on_close = bump;
+    {
+        aio::EventLoop loop;
+        aio::detail::LoopAccess::add_close_hook(loop, a);
+        aio::detail::LoopAccess::add_close_hook(loop, b);
+        aio::detail::LoopAccess::add_close_hook(loop, c);
+        aio::detail::LoopAccess::remove_close_hook(loop, b);
+        EXPECT_FALSE(b.linked);
+        loop.close();
+        EXPECT_FALSE(a.linked);
+        EXPECT_FALSE(c.linked);
+        EXPECT_THROW(aio::detail::LoopAccess::add_close_hook(loop, b), aio::RuntimeError);
+        loop.close();  // a second close runs nothing again
+    }
+    EXPECT_EQ(a_runs, 1);
+    EXPECT_EQ(b_runs, 0);
+    EXPECT_EQ(c_runs, 1);
+}
