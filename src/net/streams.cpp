@@ -16,6 +16,14 @@ namespace detail {
 
 class DataWait;
 
+/// The one task waiting on a reader: a DataWait (inside readexactly/readuntil/readline) or a
+/// ReadOp (read).
+struct ReaderWaiter {
+    DataWait* data = nullptr;
+    ReadOp* read = nullptr;
+    explicit operator bool() const noexcept { return data || read; }
+};
+
 /// The buffer behind a StreamReader. Unread bytes are buf[off, size): consuming from the front
 /// moves `off` and compacts only now and then, so reading line by line is not quadratic.
 struct ReaderState {
@@ -27,7 +35,7 @@ struct ReaderState {
     std::exception_ptr exc;
     std::weak_ptr<Transport> transport;
     bool paused = false;
-    DataWait* waiter = nullptr;
+    ReaderWaiter waiter;
 
     [[nodiscard]] size_t size() const noexcept { return buf.size() - off; }
     [[nodiscard]] std::string_view view() const noexcept { return {buf.data() + off, buf.size() - off}; }
@@ -61,8 +69,9 @@ struct ReaderState {
         if (eof) throw RuntimeError("feed_data after feed_eof");
         if (d.empty()) return;
         buf.append(d);
-        wakeup();
-        if (!paused && size() > 2 * limit) {
+        // read(-1) waits for EOF only: waking it for every chunk would just put it back to sleep.
+        if (!(waiter.read && waiter.read->until_eof())) wakeup();
+        if (!paused && size() > 2 * limit && !(waiter.read && waiter.read->until_eof())) {
             // Stop reading the socket until the consumer catches up (asyncio: _maybe_resume_transport).
             if (auto t = transport.lock()) {
                 t->pause_reading();
@@ -90,13 +99,14 @@ public:
     DataWait(const DataWait&) = delete;
     DataWait& operator=(const DataWait&) = delete;
     ~DataWait() {
-        if (s_->waiter == this) s_->waiter = nullptr;
+        if (s_->waiter.data == this) s_->waiter.data = nullptr;
     }
     bool await_ready() const noexcept { return false; }
     void await_suspend(std::coroutine_handle<> h) {
         if (s_->waiter)
             throw RuntimeError(std::string(fn_) +
                                "() called while another coroutine is already waiting for incoming data");
+        // (ReadOp::await_suspend makes the same check.)
         TaskCore& t = current_task_core();
         task_ = &t;
         // A waiting reader must be able to make progress even above the pause threshold
@@ -105,7 +115,7 @@ public:
             s_->paused = false;
             if (auto tr = s_->transport.lock()) tr->resume_reading();
         }
-        s_->waiter = this;
+        s_->waiter.data = this;
         t.resume_ = h;
         t.waiting_ = this;
         if (t.must_cancel_ && cancel_wait(t)) t.must_cancel_ = false;
@@ -118,7 +128,7 @@ public:
         task_->throw_if_must_cancel();
     }
     bool cancel_wait(TaskCore& t) noexcept override {
-        s_->waiter = nullptr;
+        s_->waiter.data = nullptr;
         cancelled_ = true;
         t.waiting_ = nullptr;
         t.schedule();
@@ -129,7 +139,7 @@ public:
                " bytes buffered" + (s_->eof ? ", at EOF)" : ")");
     }
     void wake() noexcept {
-        s_->waiter = nullptr;
+        s_->waiter.data = nullptr;
         if (task_->done()) return;  // abandoned by a closing loop
         task_->waiting_ = nullptr;
         task_->schedule();
@@ -143,7 +153,71 @@ private:
 };
 
 inline void ReaderState::wakeup() noexcept {
-    if (waiter) waiter->wake();
+    if (waiter.data) waiter.data->wake();
+    else if (waiter.read) waiter.read->wake();
+}
+
+// --- ReadOp: read(n) without a coroutine frame ------------------------------------------------
+
+ReadOp::~ReadOp() {
+    if (queued_ && s_->waiter.read == this) s_->waiter.read = nullptr;
+}
+
+bool ReadOp::await_ready() {
+    ReaderState& s = *s_;
+    if (n_ == 0 || s.exc || s.eof) return true;
+    return n_ > 0 && s.size() > 0;
+}
+
+void ReadOp::await_suspend(std::coroutine_handle<> h) {
+    ReaderState& s = *s_;
+    if (s.waiter) throw RuntimeError("read() called while another coroutine is already waiting for incoming data");
+    TaskCore& t = current_task_core();
+    task_ = &t;
+    if (s.paused) {  // see DataWait::await_suspend
+        s.paused = false;
+        if (auto tr = s.transport.lock()) tr->resume_reading();
+    }
+    s.waiter.read = this;
+    queued_ = true;
+    t.resume_ = h;
+    t.waiting_ = this;
+    if (t.must_cancel_ && cancel_wait(t)) t.must_cancel_ = false;
+}
+
+std::string ReadOp::await_resume() {
+    if (cancelled_) [[unlikely]] {
+        task_->throw_if_must_cancel();
+        task_->throw_cancelled();
+    }
+    if (task_) task_->throw_if_must_cancel();
+    ReaderState& s = *s_;
+    s.throw_if_exc();
+    if (n_ == 0) return std::string();
+    if (n_ < 0) return s.take(s.size());  // woken at EOF (or ready at EOF)
+    return s.take(std::min(s.size(), static_cast<size_t>(n_)));
+}
+
+bool ReadOp::cancel_wait(TaskCore& t) noexcept {
+    if (s_->waiter.read == this) s_->waiter.read = nullptr;
+    queued_ = false;
+    cancelled_ = true;
+    t.waiting_ = nullptr;
+    t.schedule();
+    return true;
+}
+
+void ReadOp::describe(std::string& out) const {
+    out += "waiting in StreamReader.read(" + std::to_string(n_) + ") (" + std::to_string(s_->size()) +
+           " bytes buffered" + (s_->eof ? ", at EOF)" : ")");
+}
+
+void ReadOp::wake() noexcept {
+    s_->waiter.read = nullptr;
+    queued_ = false;
+    if (task_->done()) return;  // abandoned by a closing loop
+    task_->waiting_ = nullptr;
+    task_->schedule();
 }
 
 /// StreamReaderProtocol + FlowControlMixin: feeds the reader, tracks write pausing for drain(),
@@ -226,24 +300,6 @@ private:
 
 namespace {
 
-Task<std::string> do_read(std::shared_ptr<ReaderState> s, std::ptrdiff_t n) {
-    s->throw_if_exc();
-    if (n == 0) co_return std::string();
-    if (n < 0) {
-        // Read to EOF. The waiting task keeps the transport reading (no pause while waited on).
-        while (!s->eof) {
-            co_await DataWait(*s, "read");
-            s->throw_if_exc();
-        }
-        co_return s->take(s->size());
-    }
-    if (s->size() == 0 && !s->eof) {
-        co_await DataWait(*s, "read");
-        s->throw_if_exc();
-    }
-    co_return s->take(std::min(s->size(), static_cast<size_t>(n)));
-}
-
 Task<std::string> do_readexactly(std::shared_ptr<ReaderState> s, size_t n) {
     s->throw_if_exc();
     if (n == 0) co_return std::string();
@@ -313,7 +369,13 @@ AsyncGenerator<std::string> do_lines(std::shared_ptr<ReaderState> s) {
     }
 }
 
-Task<void> do_drain(std::shared_ptr<Transport> t, std::shared_ptr<StreamProtocol> p) {
+}  // namespace
+
+bool drain_ready(const Transport& t, const StreamProtocol& p) noexcept {
+    return !p.reader->exc && !p.lost && !p.paused && !t.is_closing();
+}
+
+Task<void> drain_slow(std::shared_ptr<Transport> t, std::shared_ptr<StreamProtocol> p) {
     p->reader->throw_if_exc();
     if (t->is_closing()) {
         // Let connection_lost run first if it is already scheduled (asyncio does the same).
@@ -329,6 +391,8 @@ Task<void> do_drain(std::shared_ptr<Transport> t, std::shared_ptr<StreamProtocol
     co_await f;
     if (p->lost && p->lost_exc) std::rethrow_exception(p->lost_exc);
 }
+
+namespace {
 
 Task<void> do_wait_closed(std::shared_ptr<StreamProtocol> p) {
     if (p->lost) {
@@ -355,7 +419,6 @@ using detail::StreamProtocol;
 StreamReader::StreamReader(size_t limit) : s_(std::make_shared<ReaderState>(limit)) {
     if (limit == 0) throw std::invalid_argument("StreamReader limit must be positive");
 }
-Task<std::string> StreamReader::read(std::ptrdiff_t n) const { return detail::do_read(s_, n); }
 Task<std::string> StreamReader::readexactly(size_t n) const { return detail::do_readexactly(s_, n); }
 Task<std::string> StreamReader::readline() const { return detail::do_readline(s_); }
 Task<std::string> StreamReader::readuntil(std::string separator) const {
@@ -370,7 +433,6 @@ std::exception_ptr StreamReader::exception() const noexcept { return s_->exc; }
 size_t StreamReader::limit() const noexcept { return s_->limit; }
 size_t StreamReader::buffered() const noexcept { return s_->size(); }
 
-Task<void> StreamWriter::drain() const { return detail::do_drain(t_, p_); }
 Task<void> StreamWriter::wait_closed() const { return detail::do_wait_closed(p_); }
 
 Task<StreamPair> open_connection(std::string host, uint16_t port, ConnectOptions options) {

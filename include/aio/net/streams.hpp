@@ -4,8 +4,10 @@
 
 #include <cstddef>
 #include <exception>
+#include <coroutine>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,11 +22,68 @@ namespace aio {
 namespace detail {
 struct ReaderState;
 class StreamProtocol;
+
+/// What StreamReader::read returns: an awaitable that takes no coroutine frame. It completes at
+/// once when the buffer can answer, else it waits as the reader's one waiting task; the bytes
+/// leave the buffer only when it resumes, so a cancelled read loses nothing. Movable until
+/// awaited; it can also be given to create_task, wait_for or gather, like a Python coroutine.
+class [[nodiscard]] ReadOp final : public Waiting {
+public:
+    ReadOp(std::shared_ptr<ReaderState> s, std::ptrdiff_t n) noexcept : s_(std::move(s)), n_(n) {}
+    ReadOp(ReadOp&& o) noexcept : Waiting(), s_(std::move(o.s_)), n_(o.n_) {}
+    ReadOp& operator=(ReadOp&&) = delete;
+    ~ReadOp();
+
+    bool await_ready();
+    void await_suspend(std::coroutine_handle<> h);
+    std::string await_resume();
+
+    bool cancel_wait(TaskCore& task) noexcept override;
+    void describe(std::string& out) const override;
+    /// The reader's buffer changed in a way this read cares about.
+    void wake() noexcept;
+    /// True when this read needs EOF (read(-1)) rather than any data.
+    [[nodiscard]] bool until_eof() const noexcept { return n_ < 0; }
+
+private:
+    std::shared_ptr<ReaderState> s_;
+    std::ptrdiff_t n_;
+    TaskCore* task_ = nullptr;
+    bool queued_ = false;
+    bool cancelled_ = false;
+};
+
+Task<void> drain_slow(std::shared_ptr<Transport> t, std::shared_ptr<StreamProtocol> p);
+bool drain_ready(const Transport& t, const StreamProtocol& p) noexcept;
+
+/// What StreamWriter::drain returns: completes without a coroutine frame when nothing is to be
+/// waited for (the common case), else runs the waiting coroutine inline.
+class [[nodiscard]] DrainOp {
+public:
+    DrainOp(std::shared_ptr<Transport> t, std::shared_ptr<StreamProtocol> p) noexcept
+        : t_(std::move(t)), p_(std::move(p)) {}
+    bool await_ready() const noexcept { return drain_ready(*t_, *p_); }
+    template <class P>
+    std::coroutine_handle<> await_suspend(std::coroutine_handle<P> h) {
+        task_.emplace(drain_slow(std::move(t_), std::move(p_)));  // owns the frame until we resume
+        slow_.emplace(std::move(*task_).operator co_await());
+        return slow_->await_suspend(h);
+    }
+    void await_resume() {
+        if (slow_) slow_->await_resume();
+    }
+
+private:
+    std::shared_ptr<Transport> t_;
+    std::shared_ptr<StreamProtocol> p_;
+    std::optional<Task<void>> task_;
+    std::optional<Task<void>::Awaiter> slow_;
+};
 }  // namespace detail
 
 /// asyncio.StreamReader: a buffer fed by a connection, read by one task at a time. A copyable
-/// handle: copies share the buffer. Each read method returns a Task, so it can be given to
-/// wait_for, gather or create_task like a Python coroutine.
+/// handle: copies share the buffer. Each read method returns a Task (read: a frame-free
+/// awaitable), so it can be given to wait_for, gather or create_task like a Python coroutine.
 ///
 /// Cancel safety (docs/net.md): every read takes its bytes out of the buffer only when it
 /// returns, so a cancelled read loses nothing — the next read gets the same bytes.
@@ -37,8 +96,8 @@ public:
     explicit StreamReader(std::shared_ptr<detail::ReaderState> s) noexcept : s_(std::move(s)) {}
 
     /// `co_await reader.read(n)`: up to n bytes (at least one unless at EOF); n = -1 reads to EOF.
-    /// Returns "" at EOF.
-    [[nodiscard]] Task<std::string> read(std::ptrdiff_t n = -1) const;
+    /// Returns "" at EOF. (An awaitable rather than a Task: no coroutine frame per read.)
+    [[nodiscard]] detail::ReadOp read(std::ptrdiff_t n = -1) const { return detail::ReadOp(s_, n); }
     /// `co_await reader.readexactly(n)`: exactly n bytes, or IncompleteReadError (carrying the
     /// partial bytes, which leave the buffer) at EOF.
     [[nodiscard]] Task<std::string> readexactly(size_t n) const;
@@ -85,7 +144,7 @@ public:
     /// `co_await writer.drain()`: waits while the write buffer is above the high-water mark;
     /// throws the connection's error (e.g. EPIPE, ECONNRESET as std::system_error) if it was
     /// lost. Cancel-safe: nothing is lost; the data stays buffered.
-    [[nodiscard]] Task<void> drain() const;
+    [[nodiscard]] detail::DrainOp drain() const { return detail::DrainOp(t_, p_); }
     /// writer.write_eof() / can_write_eof().
     void write_eof() { t_->write_eof(); }
     [[nodiscard]] bool can_write_eof() const noexcept { return t_->can_write_eof(); }
