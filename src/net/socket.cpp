@@ -92,6 +92,9 @@ Task<std::pair<Socket, SockAddr>> sock_accept(int fd) {
 }
 
 Task<std::string> sock_recv(int fd, size_t nbytes) {
+    // Python returns b"" for recv(0) without a system call; recv(fd, p, 0) would report EAGAIN
+    // on an idle socket and the wait for readability would never end.
+    if (nbytes == 0) co_return std::string();
     std::string buf(nbytes, '\0');
     for (;;) {
         ssize_t n = ::recv(fd, buf.data(), nbytes, 0);
