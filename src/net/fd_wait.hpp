@@ -8,12 +8,13 @@
 
 #include "aio/core/event_loop.hpp"
 #include "aio/detail/core.hpp"
+#include "aio/detail/slot_wait.hpp"
 
 namespace aio::detail {
 
 /// Registers a reader or writer for the wait only (Python's sock_* calls add and remove one each
 /// time too). Cancelling the task unregisters at once and resumes it with CancelledError.
-class FdWait final : public Waiting {
+class FdWait final : public SlotWait {
 public:
     FdWait(int fd, bool write) noexcept : fd_(fd), write_(write) {}
     FdWait(const FdWait&) = delete;
@@ -24,27 +25,15 @@ public:
     void await_suspend(std::coroutine_handle<> h) {
         TaskCore& t = current_task_core();
         loop_ = t.loop();
-        task_ = &t;
         if (write_) loop_->add_writer(fd_, [this] { fired(); });
         else loop_->add_reader(fd_, [this] { fired(); });
         armed_ = true;
-        t.resume_ = h;
-        t.waiting_ = this;
-        if (t.must_cancel_ && cancel_wait(t)) t.must_cancel_ = false;
+        suspend(t, h);
     }
-    void await_resume() {
-        if (cancelled_) [[unlikely]] {
-            task_->throw_if_must_cancel();
-            task_->throw_cancelled();
-        }
-        task_->throw_if_must_cancel();
-    }
+    void await_resume() { resumed(); }
     bool cancel_wait(TaskCore& t) noexcept override {
         disarm();
-        cancelled_ = true;
-        t.waiting_ = nullptr;
-        t.schedule();
-        return true;
+        return cancelled(t);
     }
     void describe(std::string& out) const override {
         out += "waiting for fd " + std::to_string(fd_) + (write_ ? " to become writable" : " to become readable");
@@ -53,9 +42,7 @@ public:
 private:
     void fired() noexcept {
         disarm();
-        if (task_->done()) return;  // abandoned by a closing loop
-        task_->waiting_ = nullptr;
-        task_->schedule();
+        wake_task();
     }
     void disarm() noexcept {
         if (!armed_) return;
@@ -70,9 +57,7 @@ private:
     int fd_;
     bool write_;
     bool armed_ = false;
-    bool cancelled_ = false;
     EventLoop* loop_ = nullptr;
-    TaskCore* task_ = nullptr;
 };
 
 [[noreturn]] inline void throw_errno(int err, const std::string& what) {

@@ -58,6 +58,12 @@ struct ReaderState {
         off = 0;
         maybe_resume();
     }
+    /// Reading again whatever the buffer holds: a task is about to wait for more.
+    void resume_if_paused() {
+        if (!paused) return;
+        paused = false;
+        if (auto t = transport.lock()) t->resume_reading();
+    }
     void maybe_resume() {
         if (paused && size() <= limit) {
             paused = false;
@@ -93,7 +99,7 @@ struct ReaderState {
 };
 
 /// Suspends the one reading task until the buffer changes (Python: StreamReader._wait_for_data).
-class DataWait final : public Waiting {
+class DataWait final : public SlotWait {
 public:
     DataWait(ReaderState& s, const char* fn) noexcept : s_(&s), fn_(fn) {}
     DataWait(const DataWait&) = delete;
@@ -106,33 +112,17 @@ public:
         if (s_->waiter)
             throw RuntimeError(std::string(fn_) +
                                "() called while another coroutine is already waiting for incoming data");
-        // (ReadOp::await_suspend makes the same check.)
         TaskCore& t = current_task_core();
-        task_ = &t;
         // A waiting reader must be able to make progress even above the pause threshold
         // (readexactly of more than 2 * limit).
-        if (s_->paused) {
-            s_->paused = false;
-            if (auto tr = s_->transport.lock()) tr->resume_reading();
-        }
+        s_->resume_if_paused();
         s_->waiter.data = this;
-        t.resume_ = h;
-        t.waiting_ = this;
-        if (t.must_cancel_ && cancel_wait(t)) t.must_cancel_ = false;
+        suspend(t, h);
     }
-    void await_resume() {
-        if (cancelled_) [[unlikely]] {
-            task_->throw_if_must_cancel();
-            task_->throw_cancelled();
-        }
-        task_->throw_if_must_cancel();
-    }
+    void await_resume() { resumed(); }
     bool cancel_wait(TaskCore& t) noexcept override {
         s_->waiter.data = nullptr;
-        cancelled_ = true;
-        t.waiting_ = nullptr;
-        t.schedule();
-        return true;
+        return cancelled(t);
     }
     void describe(std::string& out) const override {
         out += "waiting in StreamReader." + std::string(fn_) + "() (" + std::to_string(s_->size()) +
@@ -140,16 +130,12 @@ public:
     }
     void wake() noexcept {
         s_->waiter.data = nullptr;
-        if (task_->done()) return;  // abandoned by a closing loop
-        task_->waiting_ = nullptr;
-        task_->schedule();
+        wake_task();
     }
 
 private:
     ReaderState* s_;
     const char* fn_;
-    TaskCore* task_ = nullptr;
-    bool cancelled_ = false;
 };
 
 inline void ReaderState::wakeup() noexcept {
@@ -173,24 +159,14 @@ void ReadOp::await_suspend(std::coroutine_handle<> h) {
     ReaderState& s = *s_;
     if (s.waiter) throw RuntimeError("read() called while another coroutine is already waiting for incoming data");
     TaskCore& t = current_task_core();
-    task_ = &t;
-    if (s.paused) {  // see DataWait::await_suspend
-        s.paused = false;
-        if (auto tr = s.transport.lock()) tr->resume_reading();
-    }
+    s.resume_if_paused();  // see DataWait::await_suspend
     s.waiter.read = this;
     queued_ = true;
-    t.resume_ = h;
-    t.waiting_ = this;
-    if (t.must_cancel_ && cancel_wait(t)) t.must_cancel_ = false;
+    suspend(t, h);
 }
 
 std::string ReadOp::await_resume() {
-    if (cancelled_) [[unlikely]] {
-        task_->throw_if_must_cancel();
-        task_->throw_cancelled();
-    }
-    if (task_) task_->throw_if_must_cancel();
+    resumed();
     ReaderState& s = *s_;
     s.throw_if_exc();
     if (n_ == 0) return std::string();
@@ -201,10 +177,7 @@ std::string ReadOp::await_resume() {
 bool ReadOp::cancel_wait(TaskCore& t) noexcept {
     if (s_->waiter.read == this) s_->waiter.read = nullptr;
     queued_ = false;
-    cancelled_ = true;
-    t.waiting_ = nullptr;
-    t.schedule();
-    return true;
+    return cancelled(t);
 }
 
 void ReadOp::describe(std::string& out) const {
@@ -215,9 +188,7 @@ void ReadOp::describe(std::string& out) const {
 void ReadOp::wake() noexcept {
     s_->waiter.read = nullptr;
     queued_ = false;
-    if (task_->done()) return;  // abandoned by a closing loop
-    task_->waiting_ = nullptr;
-    task_->schedule();
+    wake_task();
 }
 
 /// StreamReaderProtocol + FlowControlMixin: feeds the reader, tracks write pausing for drain(),

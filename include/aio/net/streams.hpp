@@ -14,6 +14,7 @@
 
 #include "aio/core/async_generator.hpp"
 #include "aio/core/task.hpp"
+#include "aio/detail/slot_wait.hpp"
 #include "aio/net/errors.hpp"
 #include "aio/net/transport.hpp"
 
@@ -27,10 +28,10 @@ class StreamProtocol;
 /// once when the buffer can answer, else it waits as the reader's one waiting task; the bytes
 /// leave the buffer only when it resumes, so a cancelled read loses nothing. Movable until
 /// awaited; it can also be given to create_task, wait_for or gather, like a Python coroutine.
-class [[nodiscard]] ReadOp final : public Waiting {
+class [[nodiscard]] ReadOp final : public SlotWait {
 public:
     ReadOp(std::shared_ptr<ReaderState> s, std::ptrdiff_t n) noexcept : s_(std::move(s)), n_(n) {}
-    ReadOp(ReadOp&& o) noexcept : Waiting(), s_(std::move(o.s_)), n_(o.n_) {}
+    ReadOp(ReadOp&& o) noexcept : SlotWait(), s_(std::move(o.s_)), n_(o.n_) {}
     ReadOp& operator=(ReadOp&&) = delete;
     ~ReadOp();
 
@@ -48,9 +49,7 @@ public:
 private:
     std::shared_ptr<ReaderState> s_;
     std::ptrdiff_t n_;
-    TaskCore* task_ = nullptr;
     bool queued_ = false;
-    bool cancelled_ = false;
 };
 
 Task<void> drain_slow(std::shared_ptr<Transport> t, std::shared_ptr<StreamProtocol> p);
