@@ -179,7 +179,10 @@ async def taskgroup():
         async with asyncio.TaskGroup() as tg:
             tg.create_task(child("a", 0.010))
             tg.create_task(child("b", 0.020, fail=True))
-            tg.create_task(child("c", 0.030))
+            # c sleeps long enough never to finish first: with 30 ms (as before) a loaded machine
+            # could run CPython's loop late enough that c's timer fired in the same iteration as
+            # b's failure, and c printed "done" (a TSan run did). Deadline order alone decides a, b.
+            tg.create_task(child("c", 10))
             await asyncio.sleep(1)
             p("body not cancelled?!")
     except* ValueError as eg:
