@@ -45,7 +45,6 @@ public:
     void start() {
         // Open, it keeps itself alive (the protocol may hold it by raw pointer) until
         // connection_lost, or until the loop closes.
-        self_ = self();
         hook_.owner = this;
         hook_.on_close = [](CloseHook* h) noexcept {
             UdpTransport* t = static_cast<Hook*>(h)->owner;
@@ -53,7 +52,8 @@ public:
             t->closing_ = t->conn_lost_ = true;
             std::shared_ptr<UdpTransport> last = std::move(t->self_);
         };
-        LoopAccess::add_close_hook(*loop_, hook_);
+        LoopAccess::add_close_hook(*loop_, hook_);  // throws on a closed loop: before self_ exists
+        self_ = self();
         try {
             protocol_->connection_made(*this);
         } catch (...) {

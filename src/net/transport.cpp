@@ -89,10 +89,10 @@ SocketTransport::~SocketTransport() {
 }
 
 void SocketTransport::start() {
-    self_ = self();
     hook_.owner = this;
     hook_.on_close = &on_loop_close;
-    LoopAccess::add_close_hook(*loop_, hook_);
+    LoopAccess::add_close_hook(*loop_, hook_);  // throws on a closed loop: before self_ exists
+    self_ = self();
     try {
         protocol_->connection_made(*this);
     } catch (...) {
