@@ -1,0 +1,8 @@
+// main() of the processes tests. A spawn-started child re-executes this program: freeze_support()
+// runs that child's target and exits before GoogleTest starts.
+#include <gtest/gtest.h>
+
+int main(int argc, char** argv) {
+    ::testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
+}
