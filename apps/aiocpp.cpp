@@ -39,6 +39,9 @@ std::string demo_names() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // First of all: in a child started with the spawn method (E14's hello_process), this runs the
+    // child's target and exits; in every other run it returns at once.
+    aio::mp::freeze_support();
     CLI::App app{"aiocpp: Python's asyncio in C++20. Runs the ports of the asyncio course's examples."};
     app.set_version_flag("--version", "aiocpp " AIO_VERSION);
     app.require_subcommand(1);

@@ -7,6 +7,9 @@
 #include "demo.hpp"
 
 int main(int argc, char** argv) {
+    // First of all: in a child started with the spawn method (E14's hello_process), this runs the
+    // child's target and exits; in every other run it returns at once.
+    aio::mp::freeze_support();
     aio_demo::Options options;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];

@@ -26,6 +26,8 @@
 #include "aio/mp/process_pool.hpp"
 #include "aio/mp/queue.hpp"
 #include "aio/mp/serialize.hpp"
+#include "aio/mp/shared.hpp"
+#include "aio/mp/sync.hpp"
 #include "aio/net/address.hpp"
 #include "aio/net/datagram.hpp"
 #include "aio/net/errors.hpp"

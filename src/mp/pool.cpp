@@ -320,7 +320,7 @@ struct PoolCore::Impl {
             if (w.out_off < w.out.size()) flush(w);
     }
 
-    /// Parses whole frames out of w.in. Returns false if the worker reported a failed initializer.
+    /// Reads what the worker sent and completes the tasks of every whole frame.
     void read_results(Worker& w) {
         char buf[65536];
         for (;;) {
@@ -398,7 +398,6 @@ struct PoolCore::Impl {
         int status = 0;
         while (::waitpid(w.pid, &status, 0) < 0 && errno == EINTR) {
         }
-        const bool retired = !w.inflight.empty() ? false : WIFEXITED(status) && WEXITSTATUS(status) == 0;
         if (!w.inflight.empty()) {
             std::string why = "worker " + std::to_string(w.index) + " (pid " + std::to_string(w.pid) + ") " + describe_status(status);
             if (opt.executor) {
@@ -414,7 +413,6 @@ struct PoolCore::Impl {
                 w.inflight.clear();
             }
         }
-        (void)retired;
         ::epoll_ctl(epfd, EPOLL_CTL_DEL, w.sock, nullptr);
         if (w.pidfd >= 0) {
             ::epoll_ctl(epfd, EPOLL_CTL_DEL, w.pidfd, nullptr);

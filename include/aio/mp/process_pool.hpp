@@ -87,9 +87,11 @@ template <class F, class... A>
 [[nodiscard]] auto run_in_executor(ProcessPoolExecutor& executor, F fn, A&&... args) {
     return wrap_future(executor.submit(fn, std::forward<A>(args)...));
 }
-/// run_in_executor with a pointer to the process pool.
-template <class F, class... A>
-[[nodiscard]] auto run_in_executor(ProcessPoolExecutor* executor, F fn, A&&... args) {
+/// run_in_executor with a pointer to the process pool (a template, so that nullptr still means
+/// the loop's default executor).
+template <class P, class F, class... A>
+    requires std::same_as<P, ProcessPoolExecutor*>
+[[nodiscard]] auto run_in_executor(P executor, F fn, A&&... args) {
     if (!executor) throw std::invalid_argument("run_in_executor: null ProcessPoolExecutor");
     return wrap_future(executor->submit(fn, std::forward<A>(args)...));
 }

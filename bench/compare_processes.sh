@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Issue #6's benchmarks beside Python's, measured in one session, interleaved: aiocpp's
+# aio::mp::Pool (bench/mp_micro.cpp) and Python's multiprocessing.Pool
+# (../shared/peers/py/micro.py, and bench/py_mp_peer.py for the modes micro.py lacks).
+# Prints medians of ROUNDS runs, the ratios, and E12's / E21's multi-process speed-ups.
+# Not pinned: every pooled workload uses several processes (the one-process rows are not pinned
+# either, so that both sides of a speed-up run under the same conditions).
+# Usage: bench/compare_processes.sh [ROUNDS]
+#   AIO_MP_MICRO=path/to/aio_mp_micro  use that build instead of building the release preset's
+#   APPLY_N=N  (default 10000)          mp_apply tasks
+#   RT_N=N     (default 2000)           mp_roundtrip round trips
+#   MAP_N=N    (default 10000)          mp_map items
+#   SQRT_N=N   (default 50000000)       E12's sum of sqrt(i), i = 1..N
+#   PRIMES_N=N (default 2000000)        E21's primes below N
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-5}
+APPLY_N=${APPLY_N:-10000}
+RT_N=${RT_N:-2000}
+MAP_N=${MAP_N:-10000}
+SQRT_N=${SQRT_N:-50000000}
+PRIMES_N=${PRIMES_N:-2000000}
+PEERS=$(cd ../shared/peers && pwd)
+if [ -z "${AIO_MP_MICRO:-}" ]; then
+  cmake --preset release >/dev/null
+  cmake --build --preset release --target aio_mp_micro >&2
+fi
+A=${AIO_MP_MICRO:-build/release/bench/aio_mp_micro}
+PY=/usr/bin/python3
+MICRO=$PEERS/py/micro.py
+PEER=bench/py_mp_peer.py
+CORES=$(nproc)
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# field NAME LINE...: the value of NAME= in the last line of the command's output.
+field() { local k=$1; shift; "$@" | tail -1 | tr ' ' '\n' | sed -n "s/^$k=//p"; }
+
+declare -A R  # NAME -> " s1 s2 ..."
+declare -A RES  # NAME -> the result= of the last run (checked between the two sides)
+declare -A OTHER  # NAME -> the most CPU that other work on the box used during one of its runs, in % of a core
+# Machine-wide busy CPU ticks (user nice system irq softirq steal) and our reaped children's
+# (utime + stime of every process this script waited for, grandchildren included).
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+our_ticks() { awk '{print $16 + $17}' /proc/$$/stat; }
+run() {  # NAME COMMAND...: records seconds= (and median_ns= / p99_ns= when printed)
+  local name=$1; shift
+  local b0 o0 t0 b1 o1 t1
+  b0=$(busy_ticks); o0=$(our_ticks); t0=$(date +%s%N)
+  local out; out=$("$@" | tail -1) || { echo "FAILED: $*" >&2; out=""; }
+  b1=$(busy_ticks); o1=$(our_ticks); t1=$(date +%s%N)
+  OTHER[$name]=$(awk -v b=$((b1 - b0)) -v o=$((o1 - o0)) -v w=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v m="${OTHER[$name]:-0}" \
+    'BEGIN {x = (b - o) / hz / (w / 1e9) * 100; if (x < 0) x = 0; printf "%.0f", (x > m ? x : m)}')
+  local s; s=$(tr ' ' '\n' <<<"$out" | sed -n 's/^seconds=//p')
+  [ -n "$s" ] || { echo "no seconds= in the output of: $*" >&2; s=nan; }
+  R[$name]="${R[$name]:-} $s"
+  local k v
+  for k in median_ns p99_ns; do
+    v=$(tr ' ' '\n' <<<"$out" | sed -n "s/^$k=//p")
+    [ -z "$v" ] || R[$name.$k]="${R[$name.$k]:-} $v"
+  done
+  v=$(tr ' ' '\n' <<<"$out" | sed -n 's/^result=//p')
+  [ -z "$v" ] || RES[$name]=$v
+}
+for ((i = 1; i <= ROUNDS; i++)); do
+  echo "round $i/$ROUNDS (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+  run aio_mp_apply "$A" mp_apply "$APPLY_N"
+  run py_mp_apply "$PY" "$MICRO" mp_apply --n "$APPLY_N"
+  run aio_mp_roundtrip "$A" mp_roundtrip "$RT_N"
+  run py_mp_roundtrip "$PY" "$PEER" roundtrip --n "$RT_N"
+  run aio_mp_map "$A" mp_map "$MAP_N"
+  run py_mp_map "$PY" "$PEER" map --n "$MAP_N"
+  run aio_sqrt_seq "$A" sqrt_seq "$SQRT_N"
+  run aio_sqrt_mp "$A" sqrt_mp "$SQRT_N"
+  run py_sqrt_seq "$PY" "$MICRO" sqrt_sync --n "$SQRT_N"
+  run py_sqrt_mp "$PY" "$MICRO" sqrt_mp --n "$SQRT_N"
+  run aio_primes_seq "$A" primes_seq "$PRIMES_N"
+  run aio_primes_mp "$A" primes_mp "$PRIMES_N"
+  run py_primes_seq "$PY" "$MICRO" primes_sync --n "$PRIMES_N"
+  run py_primes_mp "$PY" "$MICRO" primes_mp --n "$PRIMES_N"
+done
+
+# Both sides must have computed the same thing (sqrt: to the 6 printed digits).
+for w in sqrt_seq sqrt_mp primes_seq primes_mp; do
+  a=${RES[aio_$w]:-?}; p=${RES[py_$w]:-?}
+  [ "${a%%,*}" = "${p%%,*}" ] || echo "WARNING: $w results differ: aiocpp ${a} vs Python ${p}" >&2
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+spread() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {printf "%s..%s", a[1], a[NR]}'; }
+m() { echo "${R[$1]}" | median; }
+us() { awk -v s="$1" -v n="$2" 'BEGIN {printf "%.2f µs", s * 1e6 / n}'; }
+ns_us() { awk -v x="$1" 'BEGIN {printf "%.1f µs", x / 1000}'; }
+sec() { awk -v s="$1" 'BEGIN {printf "%.3f s", s}'; }
+ms() { awk -v s="$1" 'BEGIN {printf "%.2f ms", s * 1000}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1fx", b / a}'; }
+oth() { echo "${OTHER[$1]:-?}% / ${OTHER[$2]:-?}%"; }
+speedup() { awk -v s="$1" -v t="$2" 'BEGIN {printf "%.2fx", s / t}'; }
+
+echo "## aiocpp processes vs Python multiprocessing — medians of $ROUNDS interleaved runs, $(date -u +%F\ %H:%M) UTC, $CORES cores, load $LOAD0 at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
+echo
+echo "| workload | aiocpp | Python 3.11 | Python's time / ours | other cpu (aiocpp / Python) |"
+echo "|---|---|---|---|---|"
+a=$(m aio_mp_apply); p=$(m py_mp_apply)
+echo "| mp_apply: Pool(2), $APPLY_N × apply_async(noop), then get() each | $(us $a $APPLY_N)/task ($(ms $a)) | $(us $p $APPLY_N)/task ($(ms $p)) | $(ratio $a $p) (goal ≥ 10x, ≤ 3.7 µs/task) | $(oth aio_mp_apply py_mp_apply) |"
+a=$(m aio_mp_roundtrip.median_ns); p=$(m py_mp_roundtrip.median_ns)
+echo "| mp_roundtrip: one apply_async(noop).get() at a time, median of $RT_N | $(ns_us $a) | $(ns_us $p) | $(ratio $a $p) | $(oth aio_mp_roundtrip py_mp_roundtrip) |"
+a=$(m aio_mp_roundtrip.p99_ns); p=$(m py_mp_roundtrip.p99_ns)
+echo "| mp_roundtrip: p99 | $(ns_us $a) | $(ns_us $p) | $(ratio $a $p) | |"
+a=$(m aio_mp_map); p=$(m py_mp_map)
+echo "| mp_map: Pool(2).map(x*x, $MAP_N items), default chunksize | $(ms $a) ($(us $a $MAP_N)/item) | $(ms $p) ($(us $p $MAP_N)/item) | $(ratio $a $p) | $(oth aio_mp_map py_mp_map) |"
+as=$(m aio_sqrt_seq); am=$(m aio_sqrt_mp); ps=$(m py_sqrt_seq); pm=$(m py_sqrt_mp)
+echo "| E12 sum of sqrt(i), 1..$SQRT_N, one process | $(sec $as) | $(sec $ps) | $(ratio $as $ps) | $(oth aio_sqrt_seq py_sqrt_seq) |"
+echo "| E12 the same over Pool($CORES), start-up included | $(sec $am) | $(sec $pm) | $(ratio $am $pm) | $(oth aio_sqrt_mp py_sqrt_mp) |"
+bs=$(m aio_primes_seq); bm=$(m aio_primes_mp); qs=$(m py_primes_seq); qm=$(m py_primes_mp)
+echo "| E21 primes < $PRIMES_N, trial division, 64 chunks, one process | $(sec $bs) | $(sec $qs) | $(ratio $bs $qs) | $(oth aio_primes_seq py_primes_seq) |"
+echo "| E21 the same over Pool(2), start-up included | $(sec $bm) | $(sec $qm) | $(ratio $bm $qm) | $(oth aio_primes_mp py_primes_mp) |"
+echo
+goal=$(awk -v c="$CORES" 'BEGIN {printf "%.2fx", 0.95 * c}')
+echo "| speed-up (one process / pool) | aiocpp | Python 3.11 | goal |"
+echo "|---|---|---|---|"
+echo "| E12 sqrt_seq / sqrt_mp | $(speedup $as $am) | $(speedup $ps $pm) | ≥ $goal ($CORES cores) |"
+echo "| E21 primes_seq / primes_mp | $(speedup $bs $bm) | $(speedup $qs $qm) | ≥ $goal ($CORES cores) |"
+echo
+echo "other cpu: the most CPU that other work on the box took during one run of the row, in % of one core (machine-wide busy ticks minus this script's children's, 10 ms ticks: ±10-20% on the sub-second rows). Rows with a high figure, and the speed-ups above all, are not to be trusted."
+echo
+echo "Spreads (min..max seconds): $(for k in aio_mp_apply py_mp_apply aio_mp_map py_mp_map aio_sqrt_mp py_sqrt_mp aio_primes_mp py_primes_mp; do printf '%s %s; ' "$k" "$(echo "${R[$k]}" | spread)"; done)"
+echo "Results: sqrt $(echo "${RES[aio_sqrt_seq]:-?}") (aiocpp) / $(echo "${RES[py_sqrt_seq]:-?}") (Python); primes ${RES[aio_primes_seq]:-?} / ${RES[py_primes_seq]:-?}."

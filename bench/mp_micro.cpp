@@ -1,0 +1,214 @@
+// Issue #6's benchmarks: the processes layer (aio::mp::Pool), one cold run per process, printing
+// one line in the format of ../shared/peers (bench=... n=... seconds=...), `seconds=` last.
+// Usage: aio_mp_micro BENCH [N]
+//   mp_apply      Python micro.py mp_apply: Pool(2) started and warmed by one call, then N
+//                 apply_async(noop) and get() on each (N = 10,000)
+//   mp_roundtrip  one apply_async(noop).get() at a time, N times (pool warmed first): median and
+//                 p99 round-trip latency (N = 2,000); peer: bench/py_mp_peer.py roundtrip
+//   mp_map        Pool(2).map(square, 0..N-1), default chunksize (pool warmed first); peer:
+//                 bench/py_mp_peer.py map (N = 10,000)
+//   sqrt_seq      E12: sum of sqrt(i), i = 1..N, in this process (N = 50,000,000)
+//   sqrt_mp       the same split into cpu_count() contiguous ranges over Pool(cpu_count()) with
+//                 apply_async + get (pool start-up and shutdown included, as micro.py's sqrt_mp)
+//   primes_seq    E21: count primes below N by odd trial division up to sqrt, in the 64
+//                 interleaved chunks of micro.py, one after another (N = 2,000,000)
+//   primes_mp     the same 64 chunks over Pool(2) with starmap and the default chunksize, as
+//                 micro.py's primes_mp (pool start-up and shutdown included)
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "aio/mp/pool.hpp"
+#include "aio/mp/process.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+void noop() {}
+
+int64_t square(int64_t x) { return x * x; }
+
+// Not inlined: the one-process and the pooled runs must execute the same machine code, or the
+// speed-up measures the compiler's choices rather than the pool (see threads_micro.cpp).
+[[gnu::noinline]] double sqrt_range(uint64_t lo, uint64_t hi) {
+    double s = 0;
+    for (uint64_t i = lo; i < hi; ++i) s += std::sqrt(static_cast<double>(i));
+    return s;
+}
+
+constexpr int kChunks = 64;  // micro.py's CHUNKS
+
+bool is_prime(int64_t x) {
+    if (x < 2) return false;
+    if (x % 2 == 0) return x == 2;
+    for (int64_t d = 3; d * d <= x; d += 2)
+        if (x % d == 0) return false;
+    return true;
+}
+
+// micro.py's count_primes_chunk: chunk k takes every kChunks-th block of 1000 numbers.
+[[gnu::noinline]] int64_t count_primes_chunk(int k, int64_t n) {
+    int64_t c = 0;
+    for (int64_t start = int64_t{k} * 1000; start < n; start += int64_t{kChunks} * 1000)
+        for (int64_t x = start, end = std::min(start + 1000, n); x < end; ++x)
+            if (is_prime(x)) ++c;
+    return c;
+}
+
+struct Out {
+    double seconds = 0;
+    std::string extra;  // " key=value ..." before seconds=
+};
+
+std::string fmt(const char* f, auto... v) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, f, v...);
+    return buf;
+}
+
+Out mp_apply(size_t n) {
+    aio::mp::Pool pool(2);
+    pool.apply(noop);
+    const auto t0 = Clock::now();
+    std::vector<aio::mp::AsyncResult<void>> rs;
+    rs.reserve(n);
+    for (size_t i = 0; i < n; ++i) rs.push_back(pool.apply_async(noop));
+    for (auto& r : rs) r.get();
+    Out o;
+    o.seconds = since(t0);
+    o.extra = fmt(" us_per_task=%.2f", o.seconds * 1e6 / static_cast<double>(n));
+    return o;
+}
+
+Out mp_roundtrip(size_t n) {
+    aio::mp::Pool pool(2);
+    pool.apply(noop);
+    std::vector<int64_t> ns;
+    ns.reserve(n);
+    const auto t0 = Clock::now();
+    for (size_t i = 0; i < n; ++i) {
+        const auto a = Clock::now();
+        pool.apply_async(noop).get();
+        ns.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - a).count());
+    }
+    Out o;
+    o.seconds = since(t0);
+    std::sort(ns.begin(), ns.end());
+    const auto at = [&](double q) { return ns.empty() ? 0 : ns[std::min(ns.size() - 1, static_cast<size_t>(q * static_cast<double>(ns.size())))]; };
+    o.extra = fmt(" median_ns=%lld p99_ns=%lld min_ns=%lld max_ns=%lld", static_cast<long long>(at(0.5)),
+                  static_cast<long long>(at(0.99)), static_cast<long long>(ns.empty() ? 0 : ns.front()),
+                  static_cast<long long>(ns.empty() ? 0 : ns.back()));
+    return o;
+}
+
+Out mp_map(size_t n) {
+    aio::mp::Pool pool(2);
+    pool.apply(noop);
+    std::vector<int64_t> items(n);
+    for (size_t i = 0; i < n; ++i) items[i] = static_cast<int64_t>(i);
+    const auto t0 = Clock::now();
+    const std::vector<int64_t> r = pool.map(square, items);
+    Out o;
+    o.seconds = since(t0);
+    int64_t s = 0;
+    for (int64_t x : r) s += x;
+    o.extra = fmt(" ns_per_item=%.1f result=%lld", o.seconds * 1e9 / static_cast<double>(n), static_cast<long long>(s));
+    return o;
+}
+
+Out sqrt_seq(size_t n) {
+    const auto t0 = Clock::now();
+    const double s = sqrt_range(1, n + 1);
+    Out o;
+    o.seconds = since(t0);
+    o.extra = fmt(" result=%.6e", s);
+    return o;
+}
+
+Out sqrt_mp(size_t n) {
+    const auto t0 = Clock::now();
+    double s = 0;
+    int procs = 0;
+    {
+        aio::mp::Pool pool;  // cpu_count() workers, as micro.py's Pool(os.cpu_count())
+        procs = pool.processes();
+        const auto p = static_cast<uint64_t>(procs);
+        const uint64_t step = n / p;
+        std::vector<aio::mp::AsyncResult<double>> parts;
+        for (uint64_t k = 0; k < p; ++k) {
+            const uint64_t lo = 1 + k * step, hi = k + 1 < p ? 1 + (k + 1) * step : n + 1;
+            parts.push_back(pool.apply_async(sqrt_range, lo, hi));
+        }
+        for (auto& r : parts) s += r.get();
+    }  // leaving the scope stops the workers, as leaving Python's `with Pool() as pool:`
+    Out o;
+    o.seconds = since(t0);
+    o.extra = fmt(" result=%.6e procs=%d", s, procs);
+    return o;
+}
+
+Out primes_seq(size_t n) {
+    const auto t0 = Clock::now();
+    int64_t c = 0;
+    for (int k = 0; k < kChunks; ++k) c += count_primes_chunk(k, static_cast<int64_t>(n));
+    Out o;
+    o.seconds = since(t0);
+    o.extra = fmt(" result=%lld", static_cast<long long>(c));
+    return o;
+}
+
+Out primes_mp(size_t n) {
+    const auto t0 = Clock::now();
+    int64_t c = 0;
+    {
+        aio::mp::Pool pool(2);
+        std::vector<std::tuple<int, int64_t>> args;
+        for (int k = 0; k < kChunks; ++k) args.emplace_back(k, static_cast<int64_t>(n));
+        for (int64_t x : pool.starmap(count_primes_chunk, args)) c += x;
+    }
+    Out o;
+    o.seconds = since(t0);
+    o.extra = fmt(" result=%lld procs=2", static_cast<long long>(c));
+    return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: aio_mp_micro mp_apply|mp_roundtrip|mp_map|sqrt_seq|sqrt_mp|primes_seq|primes_mp [N]\n");
+        return 2;
+    }
+    const std::string b = argv[1];
+    size_t n = 0;
+    if (b == "mp_apply" || b == "mp_map") n = 10'000;
+    else if (b == "mp_roundtrip") n = 2'000;
+    else if (b == "sqrt_seq" || b == "sqrt_mp") n = 50'000'000;
+    else if (b == "primes_seq" || b == "primes_mp") n = 2'000'000;
+    else {
+        std::fprintf(stderr, "unknown benchmark %s\n", b.c_str());
+        return 2;
+    }
+    if (argc > 2) n = std::strtoull(argv[2], nullptr, 10);
+    if (n == 0) {
+        std::fprintf(stderr, "N must be a positive integer\n");
+        return 2;
+    }
+    Out o;
+    if (b == "mp_apply") o = mp_apply(n);
+    else if (b == "mp_roundtrip") o = mp_roundtrip(n);
+    else if (b == "mp_map") o = mp_map(n);
+    else if (b == "sqrt_seq") o = sqrt_seq(n);
+    else if (b == "sqrt_mp") o = sqrt_mp(n);
+    else if (b == "primes_seq") o = primes_seq(n);
+    else o = primes_mp(n);
+    std::printf("bench=aio_%s n=%zu%s seconds=%.6f\n", b.c_str(), n, o.extra.c_str(), o.seconds);
+}

@@ -1,0 +1,67 @@
+"""Python peers of bench/mp_micro.cpp that ../shared/peers/py/micro.py does not have.
+
+usage: /usr/bin/python3 bench/py_mp_peer.py map|roundtrip [--n N]
+
+Prints one line in micro.py's format, seconds= last:
+    bench=NAME loop=- n=N ... seconds=S
+  map        multiprocessing.Pool(2), started and warmed by one call: pool.map(square, range(N))
+             with the default chunksize (N=10000); times the map only
+  roundtrip  multiprocessing.Pool(2), warmed: N times apply_async(noop).get(), one at a time
+             (N=2000); prints the median and p99 round trip in ns and the total seconds
+"""
+import argparse
+import multiprocessing
+import time
+
+DEFAULT_N = {"map": 10_000, "roundtrip": 2_000}
+
+
+def noop():
+    return None
+
+
+def square(x):
+    return x * x
+
+
+def bench_map(n):
+    with multiprocessing.Pool(2) as pool:
+        pool.apply(noop)
+        t0 = time.perf_counter()
+        r = pool.map(square, range(n))
+        dt = time.perf_counter() - t0
+    assert len(r) == n
+    return dt, f"ns_per_item={dt * 1e9 / n:.1f} result={sum(r)}"
+
+
+def bench_roundtrip(n):
+    with multiprocessing.Pool(2) as pool:
+        pool.apply(noop)
+        ns = []
+        clock = time.perf_counter_ns
+        t0 = time.perf_counter()
+        for _ in range(n):
+            a = clock()
+            pool.apply_async(noop).get()
+            ns.append(clock() - a)
+        dt = time.perf_counter() - t0
+    ns.sort()
+    at = lambda q: ns[min(len(ns) - 1, int(q * len(ns)))]  # noqa: E731 - same rule as mp_micro.cpp
+    return dt, f"median_ns={at(0.5)} p99_ns={at(0.99)} min_ns={ns[0]} max_ns={ns[-1]}"
+
+
+BENCH = {"map": bench_map, "roundtrip": bench_roundtrip}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("bench", choices=sorted(BENCH))
+    ap.add_argument("--n", type=int)
+    a = ap.parse_args()
+    n = a.n or DEFAULT_N[a.bench]
+    dt, extra = BENCH[a.bench](n)
+    print(f"bench=py_{a.bench} loop=- n={n} {extra} seconds={dt:.6f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

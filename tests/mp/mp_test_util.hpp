@@ -1,0 +1,40 @@
+// Forking from tests. A child runs its function and _exit()s with the result: it must never
+// return into GoogleTest, which would go on to run the rest of the suite in the child too.
+#pragma once
+
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <functional>
+
+namespace mp_test {
+
+/// Forks; the child runs `body` and _exit()s with what it returns (121 if it threw). Returns the
+/// child's pid (-1 if fork failed).
+inline pid_t fork_child(std::function<int()> body) {
+    std::fflush(nullptr);  // else output buffered in the parent would be written twice
+    const pid_t pid = ::fork();
+    if (pid != 0) return pid;
+    int code = 121;
+    try {
+        code = body();
+    } catch (...) {
+    }
+    ::_exit(code);
+}
+
+/// Reaps the child: its exit code, 128 + the signal's number if a signal ended it, -1 on error.
+inline int wait_exit_code(pid_t pid) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return -1;
+    }
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return -1;
+}
+
+}  // namespace mp_test
