@@ -12,6 +12,8 @@
 #   MAP_N=N    (default 10000)          mp_map items
 #   SQRT_N=N   (default 50000000)       E12's sum of sqrt(i), i = 1..N
 #   PRIMES_N=N (default 2000000)        E21's primes below N
+#   WAIT_QUIET=S (default 0: off)       before each round, wait up to S seconds until the box is
+#                                       quiet (< 10% of a core busy over 2 s): for a shared machine
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
@@ -61,7 +63,18 @@ run() {  # NAME COMMAND...: records seconds= (and median_ns= / p99_ns= when prin
   v=$(tr ' ' '\n' <<<"$out" | sed -n 's/^result=//p')
   [ -z "$v" ] || RES[$name]=$v
 }
+WAIT_QUIET=${WAIT_QUIET:-0}
+wait_quiet() {  # until less than 10% of one core was busy over 2 s, or WAIT_QUIET seconds passed
+  local end=$((SECONDS + WAIT_QUIET)) b0 b1 hz; hz=$(getconf CLK_TCK)
+  while ((SECONDS < end)); do
+    b0=$(busy_ticks); sleep 2; b1=$(busy_ticks)
+    (((b1 - b0) * 100 < hz * 2 * 10)) && return 0
+    echo "  waiting for a quiet machine: $(((b1 - b0) * 100 / (hz * 2)))% of a core busy" >&2
+  done
+  echo "  still busy after ${WAIT_QUIET}s: measuring anyway" >&2
+}
 for ((i = 1; i <= ROUNDS; i++)); do
+  ((WAIT_QUIET == 0)) || wait_quiet
   echo "round $i/$ROUNDS (load $(cut -d' ' -f1 /proc/loadavg))" >&2
   run aio_mp_apply "$A" mp_apply "$APPLY_N"
   run py_mp_apply "$PY" "$MICRO" mp_apply --n "$APPLY_N"

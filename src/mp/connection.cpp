@@ -65,7 +65,7 @@ void Channel::check_open(const char* op, bool want_read) const {
 void Channel::send_bytes(std::string_view message) {
     check_open("Connection.send", false);
     const auto len = static_cast<uint64_t>(message.size());
-    const bool sock = rfd_ == wfd_ || is_socket_fd(wfd_);
+    const bool sock = is_socket_fd(wfd_);
     // One write for a small message, so that a reader never wakes for half of it.
     if (message.size() <= 4096) {
         char buf[4096 + sizeof len];
@@ -83,9 +83,16 @@ std::string Channel::recv_bytes() {
     uint64_t len = 0;
     if (!read_all(rfd_, reinterpret_cast<char*>(&len), sizeof len)) throw EOFError();
     if (len > (uint64_t{1} << 40)) throw SerializationError("Connection.recv: corrupt message length " + std::to_string(len));
-    std::string s(static_cast<size_t>(len), '\0');
-    if (len && !read_all(rfd_, s.data(), s.size()))
-        throw SerializationError("Connection.recv: the other end closed in the middle of a message");
+    // Grown as the bytes arrive, not allocated from the header: a corrupt length then ends in
+    // "closed in the middle of a message", not in a terabyte allocation.
+    std::string s;
+    while (s.size() < len) {
+        const size_t old = s.size();
+        const size_t step = static_cast<size_t>(std::min<uint64_t>(len - old, uint64_t{1} << 20));
+        s.resize(old + step);
+        if (!read_all(rfd_, s.data() + old, step))
+            throw SerializationError("Connection.recv: the other end closed in the middle of a message");
+    }
     return s;
 }
 
@@ -119,7 +126,11 @@ std::pair<Channel, Channel> make_channel_pair(bool duplex) {
         if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw_errno("Pipe: socketpair");
         return {Channel(fds[0], fds[0]), Channel(fds[1], fds[1])};
     }
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno("Pipe: pipe");
+    // A socketpair shut in one direction rather than a pipe(2): a socket can be written with
+    // MSG_NOSIGNAL, so a closed reader gives EPIPE, never a SIGPIPE.
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) throw_errno("Pipe: socketpair");
+    ::shutdown(fds[0], SHUT_WR);
+    ::shutdown(fds[1], SHUT_RD);
     return {Channel(fds[0], -1), Channel(-1, fds[1])};
 }
 

@@ -211,7 +211,7 @@ struct PoolCore::Impl {
             if (w.pidfd >= 0) foreign.push_back(w.pidfd);
         }
         const int index = next_index++;
-        const std::string name = std::string(opt.executor ? "SpawnProcess-" : "ForkPoolWorker-") + std::to_string(index);
+        const std::string name = std::string(opt.executor ? "ForkProcess-" : "ForkPoolWorker-") + std::to_string(index);
         std::fflush(nullptr);
         const pid_t pid = ::fork();
         if (pid < 0) {

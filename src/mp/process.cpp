@@ -12,6 +12,7 @@
 #include "aio/mp/process.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -63,7 +64,7 @@ std::optional<double> cgroup_quota(const std::string& dir) {
 
 struct Registry {
     std::mutex mu;
-    std::map<std::string, detail::SpawnEntry, std::less<>> by_name;
+    std::map<std::string, detail::SpawnEntry, std::less<>> by_name;  // null: two functions share the name
     std::map<detail::AnyFn, const char*> by_fn;
 };
 Registry& registry() {
@@ -83,6 +84,16 @@ std::pair<int, int> lifeline() {
     if (r >= 0) return {r, g_lifeline_write.load(std::memory_order_acquire)};
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw ProcessError(std::string("cannot create the lifeline pipe: ") + std::strerror(errno));
+    // A child forked by anyone (a raw fork(), another library) must not keep our lifeline open,
+    // nor hand it to its own children: it drops it, and makes its own if it starts processes.
+    static std::once_flag atfork_once;
+    std::call_once(atfork_once, [] {
+        ::pthread_atfork(nullptr, nullptr, [] {
+            const int w = g_lifeline_write.exchange(-1);
+            if (w >= 0) ::close(w);
+            g_lifeline_read.store(-1);
+        });
+    });
     int expected = -1;
     // The write end is published first: whoever sees a read end also sees its write end.
     if (g_lifeline_write.compare_exchange_strong(expected, fds[1], std::memory_order_acq_rel)) {
@@ -206,7 +217,8 @@ struct ProcessState {
 void register_spawn_function(const char* name, AnyFn fn, SpawnEntry entry) {
     auto& r = registry();
     std::lock_guard lk(r.mu);
-    r.by_name.emplace(name, entry);
+    auto [it, inserted] = r.by_name.emplace(name, entry);
+    if (!inserted && it->second != entry) it->second = nullptr;  // ambiguous: refused at spawn time
     r.by_fn.emplace(fn, name);
 }
 
@@ -217,6 +229,10 @@ const char* spawn_function_name(AnyFn fn) {
     if (it == r.by_fn.end())
         throw std::invalid_argument(
             "Process(aio::mp::spawn, fn, ...): fn is not registered; add AIO_MP_REGISTER(fn) at namespace scope");
+    auto byname = r.by_name.find(it->second);
+    if (byname != r.by_name.end() && !byname->second)
+        throw std::invalid_argument(std::string("Process(aio::mp::spawn, ") + it->second +
+                                    ", ...): two different functions are registered under this name; give one another name");
     return it->second;
 }
 
@@ -482,7 +498,10 @@ void Process::start() {
         ::close(sp[0]);
     }
     static std::once_flag at_exit_once;
-    std::call_once(at_exit_once, [] { std::atexit(at_exit_handler); });
+    std::call_once(at_exit_once, [] {
+        (void)live_children();  // constructed first, so destroyed only after the handler has run
+        std::atexit(at_exit_handler);
+    });
     LiveGuard g;
     live_children().push_back(s_.get());
 }

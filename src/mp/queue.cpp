@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <new>
@@ -62,7 +63,23 @@ timespec to_monotonic(const Clock::time_point& t) {
     throw ProcessError("Queue: a process died in the middle of putting or getting an item; the queue is broken");
 }
 
-bool pid_alive(pid_t p) { return p == 0 || ::kill(p, 0) == 0 || errno != ESRCH; }
+/// A zombie is dead too (kill(pid, 0) still succeeds for it): its state in /proc says so.
+bool pid_alive(pid_t p) {
+    if (p == 0) return true;
+    if (::kill(p, 0) != 0 && errno == ESRCH) return false;
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(p));
+    FILE* f = std::fopen(path, "r");
+    if (!f) return false;
+    char buf[512];
+    const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[n] = '\0';
+    const char* close_paren = std::strrchr(buf, ')');
+    if (!close_paren || close_paren[1] == '\0') return true;
+    const char state = close_paren[2];
+    return state != 'Z' && state != 'X';
+}
 
 /// Locks a robust mutex. A holder that died while holding `mu` left the counters consistent
 /// (they move only after a piece is copied).
@@ -94,8 +111,15 @@ public:
         if (!block) {
             r = pthread_mutex_trylock(&m);
         } else if (deadline) {
-            const timespec ts = to_monotonic(*deadline);
-            r = pthread_mutex_clocklock(&m, CLOCK_MONOTONIC, &ts);
+            // timedlock on CLOCK_REALTIME, not clocklock: ThreadSanitizer does not intercept
+            // pthread_mutex_clocklock and then reports false "unlock of an unlocked mutex".
+            const auto left = *deadline - Clock::now();
+            const auto real = std::chrono::system_clock::now() + std::chrono::duration_cast<std::chrono::system_clock::duration>(left);
+            const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(real.time_since_epoch()).count();
+            timespec ts{};
+            ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+            ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+            r = pthread_mutex_timedlock(&m, &ts);
         } else {
             r = pthread_mutex_lock(&m);
         }

@@ -17,7 +17,9 @@
 //     };
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -93,7 +95,10 @@ public:
     Reader(const char* data, size_t size) noexcept : p_(data), end_(data + size) {}
     explicit Reader(std::string_view data) noexcept : Reader(data.data(), data.size()) {}
 
-    void read(void* out, size_t n) { std::memcpy(out, take(n), n); }
+    void read(void* out, size_t n) {
+        const char* p = take(n);
+        if (n) std::memcpy(out, p, n);  // never memcpy with a null `out` (an empty vector's data())
+    }
     /// The next n bytes, in place; throws SerializationError if fewer remain.
     const char* take(size_t n) {
         if (n > remaining()) throw_truncated(n);
@@ -155,12 +160,31 @@ struct is_view<std::basic_string_view<C, Tr>> : std::true_type {};
 template <class E, size_t N>
 struct is_view<std::span<E, N>> : std::true_type {};
 
+template <class T>
+struct is_std_array : std::false_type {};
+template <class T, size_t N>
+struct is_std_array<std::array<T, N>> : std::true_type {};
+
+/// Standard wrappers with codecs of their own, element by element: so that an element's own
+/// Codec, its checks (a variant's index, a bool's byte) and its exclusions (a pointer inside an
+/// optional) are never bypassed by copying the wrapper's bytes.
+template <class T>
+inline constexpr bool is_std_wrapper = is_specialization<T, std::optional>::value || is_specialization<T, std::variant>::value ||
+                                       is_specialization<T, std::pair>::value || is_specialization<T, std::tuple>::value ||
+                                       is_std_array<T>::value;
+
 /// Sent as their bytes: arithmetic types, enums, and trivially copyable classes — but never an
 /// address (pointers, views), which means nothing in another process.
 template <class T>
 inline constexpr bool is_bitwise =
     std::is_trivially_copyable_v<T> && !std::is_pointer_v<T> && !std::is_member_pointer_v<T> &&
-    !std::is_null_pointer_v<T> && !is_view<T>::value && (std::is_arithmetic_v<T> || std::is_enum_v<T> || std::is_class_v<T>);
+    !std::is_null_pointer_v<T> && !is_view<T>::value && !is_std_wrapper<T> &&
+    (std::is_arithmetic_v<T> || std::is_enum_v<T> || std::is_class_v<T>);
+
+/// Where a container may copy its elements' bytes in one go: elements with the built-in codec of
+/// an arithmetic type or an enum (a user Codec of a struct must run per element).
+template <class T>
+inline constexpr bool is_bulk = (std::is_arithmetic_v<T> || std::is_enum_v<T>) && !std::is_same_v<T, bool>;
 
 /// Containers with begin/end/size whose elements are appended one by one on decode.
 template <class C>
@@ -176,12 +200,18 @@ template <class T>
 struct Codec<T, std::enable_if_t<detail::is_bitwise<T>>> {
     static void encode(Writer& w, const T& v) { w.write(&v, sizeof v); }
     static T decode(Reader& r) {
-        // Through a byte array, not a T: T may have no default constructor.
-        alignas(T) unsigned char bytes[sizeof(T)];
-        r.read(bytes, sizeof bytes);
-        T v;
-        std::memcpy(static_cast<void*>(&v), bytes, sizeof v);
-        return v;
+        if constexpr (std::is_same_v<T, bool>) {
+            const auto b = static_cast<unsigned char>(*r.take(1));
+            if (b > 1) throw SerializationError("corrupt message: a bool byte of " + std::to_string(b));
+            return b == 1;
+        } else {
+            // Through a byte array and bit_cast: T may have no default constructor.
+            struct Bytes {
+                unsigned char b[sizeof(T)];
+            } bytes;
+            r.read(bytes.b, sizeof bytes.b);
+            return std::bit_cast<T>(bytes);
+        }
     }
 };
 
@@ -205,7 +235,7 @@ template <class T, class A>
 struct Codec<std::vector<T, A>> {
     using V = std::vector<T, A>;
     static void encode(Writer& w, const V& v) {
-        if constexpr (detail::is_bitwise<T> && !std::is_same_v<T, bool>) {
+        if constexpr (detail::is_bulk<T>) {
             w.put_size(v.size());
             w.write(v.data(), v.size() * sizeof(T));
         } else {
@@ -213,15 +243,17 @@ struct Codec<std::vector<T, A>> {
         }
     }
     static V decode(Reader& r) {
-        if constexpr (detail::is_bitwise<T> && !std::is_same_v<T, bool>) {
+        if constexpr (detail::is_bulk<T>) {
             const size_t n = r.get_size(sizeof(T));
             V v(n);
             r.read(v.data(), n * sizeof(T));
             return v;
         } else {
-            const size_t n = r.get_size(1);
+            // A count is not checked against the bytes left here: an element's encoding may be empty.
+            // Nor trusted: the reservation is bounded by them.
+            const size_t n = r.get_size(0);
             V v;
-            v.reserve(n);
+            v.reserve(std::min(n, r.remaining()));
             for (size_t i = 0; i < n; ++i) v.push_back(r.get<T>());
             return v;
         }
@@ -250,7 +282,7 @@ template <class C>
 struct Codec<C> {
     static void encode(Writer& w, const C& c) { detail::encode_range(w, c); }
     static C decode(Reader& r) {
-        const size_t n = r.get_size(1);
+        const size_t n = r.get_size(0);
         C c;
         for (size_t i = 0; i < n; ++i) c.push_back(r.get<typename C::value_type>());
         return c;
@@ -266,7 +298,7 @@ template <class C>
 struct Codec<C> {
     static void encode(Writer& w, const C& c) { detail::encode_range(w, c); }
     static C decode(Reader& r) {
-        const size_t n = r.get_size(1);
+        const size_t n = r.get_size(0);
         C c;
         for (size_t i = 0; i < n; ++i) c.insert(r.get<typename C::value_type>());
         return c;
@@ -286,7 +318,7 @@ struct Codec<C> {
         }
     }
     static C decode(Reader& r) {
-        const size_t n = r.get_size(1);
+        const size_t n = r.get_size(0);
         C c;
         for (size_t i = 0; i < n; ++i) {
             auto k = r.get<typename C::key_type>();
