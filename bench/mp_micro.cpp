@@ -14,15 +14,22 @@
 //                 interleaved chunks of micro.py, one after another (N = 2,000,000)
 //   primes_mp     the same 64 chunks over Pool(2) with starmap and the default chunksize, as
 //                 micro.py's primes_mp (pool start-up and shutdown included)
+//   sqrt_fork     the machine's ceiling for sqrt_mp, no pool: fork() cpu_count() children, each
+//                 sums its range and writes it to a pipe, waitpid them (all included)
+//   primes_fork   the same for primes_mp: fork() 2 children, child j counts chunks j, j+2, ...
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 #include <string>
 #include <tuple>
 #include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "aio/mp/pool.hpp"
 #include "aio/mp/process.hpp"
@@ -180,19 +187,77 @@ Out primes_mp(size_t n) {
     return o;
 }
 
+// Runs part(k) for k = 0..procs-1 in forked children and adds up what they write back.
+template <class T, class Part>
+T fork_sum(int procs, Part part) {
+    std::vector<std::pair<pid_t, int>> kids;
+    for (int k = 0; k < procs; ++k) {
+        int fd[2];
+        if (::pipe(fd) != 0) std::abort();
+        const pid_t pid = ::fork();
+        if (pid < 0) std::abort();
+        if (pid == 0) {
+            ::close(fd[0]);
+            const T v = part(k);
+            if (::write(fd[1], &v, sizeof v) != static_cast<ssize_t>(sizeof v)) ::_exit(1);
+            ::_exit(0);
+        }
+        ::close(fd[1]);
+        kids.emplace_back(pid, fd[0]);
+    }
+    T sum{};
+    for (auto [pid, fd] : kids) {
+        T v{};
+        if (::read(fd, &v, sizeof v) != static_cast<ssize_t>(sizeof v)) std::abort();
+        sum += v;
+        ::close(fd);
+        int st = 0;
+        ::waitpid(pid, &st, 0);
+    }
+    return sum;
+}
+
+Out sqrt_fork(size_t n) {
+    const auto t0 = Clock::now();
+    const int procs = aio::mp::cpu_count();
+    const auto p = static_cast<uint64_t>(procs);
+    const uint64_t step = n / p;
+    const double s = fork_sum<double>(procs, [&](int k) {
+        const auto u = static_cast<uint64_t>(k);
+        return sqrt_range(1 + u * step, u + 1 < p ? 1 + (u + 1) * step : n + 1);
+    });
+    Out o;
+    o.seconds = since(t0);
+    o.extra = fmt(" result=%.6e procs=%d", s, procs);
+    return o;
+}
+
+Out primes_fork(size_t n) {
+    const auto t0 = Clock::now();
+    const int64_t c = fork_sum<int64_t>(2, [&](int j) {
+        int64_t m = 0;
+        for (int k = j; k < kChunks; k += 2) m += count_primes_chunk(k, static_cast<int64_t>(n));
+        return m;
+    });
+    Out o;
+    o.seconds = since(t0);
+    o.extra = fmt(" result=%lld procs=2", static_cast<long long>(c));
+    return o;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: aio_mp_micro mp_apply|mp_roundtrip|mp_map|sqrt_seq|sqrt_mp|primes_seq|primes_mp [N]\n");
+        std::fprintf(stderr, "usage: aio_mp_micro mp_apply|mp_roundtrip|mp_map|sqrt_seq|sqrt_mp|sqrt_fork|primes_seq|primes_mp|primes_fork [N]\n");
         return 2;
     }
     const std::string b = argv[1];
     size_t n = 0;
     if (b == "mp_apply" || b == "mp_map") n = 10'000;
     else if (b == "mp_roundtrip") n = 2'000;
-    else if (b == "sqrt_seq" || b == "sqrt_mp") n = 50'000'000;
-    else if (b == "primes_seq" || b == "primes_mp") n = 2'000'000;
+    else if (b == "sqrt_seq" || b == "sqrt_mp" || b == "sqrt_fork") n = 50'000'000;
+    else if (b == "primes_seq" || b == "primes_mp" || b == "primes_fork") n = 2'000'000;
     else {
         std::fprintf(stderr, "unknown benchmark %s\n", b.c_str());
         return 2;
@@ -208,7 +273,9 @@ int main(int argc, char** argv) {
     else if (b == "mp_map") o = mp_map(n);
     else if (b == "sqrt_seq") o = sqrt_seq(n);
     else if (b == "sqrt_mp") o = sqrt_mp(n);
+    else if (b == "sqrt_fork") o = sqrt_fork(n);
     else if (b == "primes_seq") o = primes_seq(n);
-    else o = primes_mp(n);
+    else if (b == "primes_mp") o = primes_mp(n);
+    else o = primes_fork(n);
     std::printf("bench=aio_%s n=%zu%s seconds=%.6f\n", b.c_str(), n, o.extra.c_str(), o.seconds);
 }

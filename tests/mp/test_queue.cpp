@@ -492,6 +492,12 @@ TEST(MpQueue, KilledWaitingWriterLeavesTheQueueUsable) {
 }
 
 TEST(MpQueue, KilledWaitingReaderLeavesTheQueueUsable) {
+#if defined(__SANITIZE_THREAD__)
+    // ThreadSanitizer does not model taking over a robust mutex whose owner process died
+    // (EOWNERDEAD from pthread_mutex_timedlock): it reports the later unlock as "unlock of an
+    // unlocked mutex". The behaviour is checked by the other builds.
+    GTEST_SKIP() << "TSan cannot follow a robust mutex taken over from a dead process";
+#endif
     Queue<int> q;
     auto pipe = Pipe<int>();
     auto& parent = pipe.first;
