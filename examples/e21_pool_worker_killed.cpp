@@ -115,7 +115,8 @@ void run(const aio_demo::Options&) {
                "that worker held is never completed nor failed, so result.get() without a timeout blocks forever\n"
                "(and so does close() followed by join()). concurrent.futures.ProcessPoolExecutor does notice,\n"
                "but breaks the whole pool (BrokenProcessPool). aio::mp::Pool knows which tasks each worker holds:\n"
-               "exactly those fail with WorkerLostError, the signal is named, and the pool carries on at full size.\n");
+               "the one it was running fails with WorkerLostError, naming the signal; the ones queued behind it\n"
+               "never started, so they run on another worker; and the pool carries on at full size.\n");
 }
 
 const aio_demo::Registration registration{{

@@ -5,10 +5,12 @@
 // append to `pending` under the mutex and, if the handler is not already being woken, poke an
 // eventfd — so a burst of submits costs one wake-up, not one per task.
 //
-// Each worker has a socketpair. The handler keeps at most kWindow tasks in flight per worker:
-// enough that a worker finishing one task finds the next already in its socket, few enough that
-// a long task delays little behind it. Because the handler knows what each worker holds, a
-// worker's death fails exactly those tasks — the fix for Python's Pool, which hangs.
+// Each worker has a socketpair. The handler keeps a few tasks in flight per worker — how many
+// follows the measured task time (pool_window.hpp): many while tasks are short, so that one
+// system call carries many of them, one when they are long, so that none waits behind another.
+// Because the handler knows what each worker holds, a worker's death fails exactly the task it
+// was running, and the ones queued behind it go to another worker — the fix for Python's Pool,
+// which hangs.
 //
 // Frames, both ways: a 24-byte header {u64 length of the rest, u64 task id, u64 word} and a body.
 // To the worker the word is the TaskFn's address (valid there: the worker is a fork of this
@@ -40,20 +42,22 @@
 #include "aio/mp/pool.hpp"
 #include "aio/mp/process.hpp"
 #include "mp_internal.hpp"
+#include "pool_window.hpp"
 
 namespace aio::mp::detail {
 
 namespace {
 
-constexpr size_t kWindow = 2;
 constexpr size_t kHeader = 24;
+using Clock = WindowPolicy::clock;
 enum : uint64_t { st_ok = 0, st_error = 1, st_init_failed = 2 };
 
 struct Task {
     uint64_t id = 0;
     TaskFn fn = nullptr;
-    std::string args;
+    std::string args;  // kept until done: a task queued in a worker that dies is sent again
     std::unique_ptr<TaskSink> sink;
+    bool started = false;  // sink->start() was called
 };
 
 void put_header(std::string& out, uint64_t len, uint64_t id, uint64_t word) {
@@ -74,16 +78,44 @@ std::string describe_status(int status) {
 
 // ---- the worker process ----------------------------------------------------------------------
 
-bool read_exact(int fd, char* p, size_t n) {
-    size_t got = 0;
-    while (got < n) {
-        const ssize_t k = ::read(fd, p + got, n - got);
-        if (k > 0) got += static_cast<size_t>(k);
-        else if (k == 0) return false;
-        else if (errno != EINTR) return false;
+/// The worker's end of its socket, read in large gulps: when the parent has queued many tasks,
+/// one read takes them all.
+class FrameReader {
+public:
+    explicit FrameReader(int fd) : fd_(fd) {}
+
+    /// The next frame's header and body, or false once the parent is gone.
+    bool next(uint64_t (&h)[3], std::string& body) {
+        if (!fill(kHeader)) return false;
+        std::memcpy(h, buf_.data() + off_, kHeader);
+        off_ += kHeader;
+        if (h[0] < 16) return h[1] == 0;  // only the exit frame may be this short
+        const size_t n = h[0] - 16;
+        if (!fill(n)) return false;
+        body.assign(buf_.data() + off_, n);
+        off_ += n;
+        return true;
     }
-    return true;
-}
+
+private:
+    bool fill(size_t need) {
+        while (buf_.size() - off_ < need) {
+            buf_.erase(0, off_);
+            off_ = 0;
+            const size_t have = buf_.size();
+            // A large body is read straight to its length; small frames in 64 KiB gulps.
+            buf_.resize(have + std::max<size_t>(need - have, 65536));
+            const ssize_t k = ::read(fd_, buf_.data() + have, buf_.size() - have);
+            buf_.resize(have + static_cast<size_t>(std::max<ssize_t>(k, 0)));
+            if (k == 0 || (k < 0 && errno != EINTR)) return false;
+        }
+        return true;
+    }
+
+    int fd_;
+    std::string buf_;
+    size_t off_ = 0;
+};
 
 bool write_exact(int fd, const char* p, size_t n) {
     while (n > 0) {
@@ -123,13 +155,12 @@ std::string error_body(const std::exception_ptr& e) {
     int done = 0;
     std::string body;
     Writer out;
+    FrameReader frames(fd);
     for (;;) {
         uint64_t h[3];
-        if (!read_exact(fd, reinterpret_cast<char*>(h), sizeof h)) child_exit(0);  // the parent is gone
-        if (h[1] == 0) child_exit(0);                                             // asked to exit
+        if (!frames.next(h, body)) child_exit(0);  // the parent is gone
+        if (h[1] == 0) child_exit(0);             // asked to exit
         if (h[0] < 16) child_exit(3);
-        body.resize(h[0] - 16);
-        if (!read_exact(fd, body.data(), body.size())) child_exit(0);
         auto fn = reinterpret_cast<TaskFn>(static_cast<uintptr_t>(h[2]));
         std::string& buf = out.buffer();
         buf.clear();
@@ -164,6 +195,7 @@ struct PoolCore::Impl {
         std::string out;
         size_t out_off = 0;
         std::deque<Task> inflight;
+        Clock::time_point busy_since{};  // when the running task (inflight's front) started
         int sent = 0;        // tasks ever sent (for max_tasks_per_child)
         bool exit_sent = false;
         bool want_out = false;  // EPOLLOUT registered
@@ -189,6 +221,7 @@ struct PoolCore::Impl {
 
     // The handler thread's own.
     std::list<Worker> workers;
+    WindowPolicy window;
     int next_index = 1;
     const pid_t parent_pid = ::getpid();
 
@@ -280,41 +313,49 @@ struct PoolCore::Impl {
         update_out_interest(w);
     }
 
-    bool has_room(const Worker& w) const {
-        if (w.exit_sent || w.inflight.size() >= kWindow) return false;
-        return opt.max_tasks_per_child <= 0 || w.sent < opt.max_tasks_per_child;
+    /// How many more tasks `w` may take now.
+    size_t room(const Worker& w, Clock::time_point now) const {
+        if (w.exit_sent || !window.has_room(w.inflight.size(), w.busy_since, now)) return 0;
+        size_t n = window.window() - std::min(window.window(), w.inflight.size());
+        if (w.inflight.empty()) n = std::max<size_t>(n, 1);
+        if (opt.max_tasks_per_child > 0)
+            n = std::min(n, static_cast<size_t>(std::max(opt.max_tasks_per_child - w.sent, 0)));
+        return n;
     }
 
-    /// Moves pending tasks to workers with room. Takes mu.
+    /// Moves pending tasks to workers with room, the least loaded first. Takes mu.
     void dispatch() {
+        const auto now = Clock::now();
+        std::vector<std::pair<Worker*, size_t>> open;  // worker, room left
+        size_t total = 0;
+        for (auto& w : workers)
+            if (const size_t n = room(w, now); n > 0) {
+                open.emplace_back(&w, n);
+                total += n;
+            }
         std::deque<Task> batch;
         {
             std::lock_guard lk(mu);
             wake_pending = false;
-            size_t room = 0;
-            for (auto& w : workers)
-                if (has_room(w)) room += kWindow - w.inflight.size();
-            while (room > 0 && !pending.empty()) {
+            while (total > 0 && !pending.empty()) {
                 batch.push_back(std::move(pending.front()));
                 pending.pop_front();
-                --room;
+                --total;
             }
         }
         for (auto& t : batch) {
-            if (!t.sink->start()) continue;  // cancelled while queued
-            Worker* best = nullptr;
-            for (auto& w : workers)
-                if (has_room(w) && (!best || w.inflight.size() < best->inflight.size())) best = &w;
-            if (!best) {  // cannot happen: room was counted; keep the task rather than lose it
-                std::lock_guard lk(mu);
-                pending.push_front(std::move(t));
-                continue;
-            }
-            put_header(best->out, 16 + t.args.size(), t.id, reinterpret_cast<uintptr_t>(t.fn));
-            best->out += t.args;
-            std::string().swap(t.args);
-            ++best->sent;
-            best->inflight.push_back(std::move(t));
+            if (!t.started && !t.sink->start()) continue;  // cancelled while queued
+            t.started = true;
+            std::pair<Worker*, size_t>* best = nullptr;
+            for (auto& o : open)
+                if (o.second > 0 && (!best || o.first->inflight.size() < best->first->inflight.size())) best = &o;
+            Worker& w = *best->first;  // there is one: room was counted
+            --best->second;
+            if (w.inflight.empty()) w.busy_since = now;
+            put_header(w.out, 16 + t.args.size(), t.id, reinterpret_cast<uintptr_t>(t.fn));
+            w.out += t.args;
+            ++w.sent;
+            w.inflight.push_back(std::move(t));
         }
         for (auto& w : workers)
             if (w.out_off < w.out.size()) flush(w);
@@ -327,12 +368,14 @@ struct PoolCore::Impl {
             const ssize_t k = ::recv(w.sock, buf, sizeof buf, 0);
             if (k > 0) {
                 w.in.append(buf, static_cast<size_t>(k));
+                if (static_cast<size_t>(k) < sizeof buf) break;  // drained: spare the EAGAIN call
                 continue;
             }
             if (k < 0 && errno == EINTR) continue;
             break;  // EAGAIN, or end of file (the pidfd reports the exit)
         }
         size_t off = 0;
+        size_t finished = 0;
         while (w.in.size() - off >= kHeader) {
             uint64_t h[3];
             std::memcpy(h, w.in.data() + off, sizeof h);
@@ -343,11 +386,17 @@ struct PoolCore::Impl {
             } else if (!w.inflight.empty() && w.inflight.front().id == h[1]) {
                 Task t = std::move(w.inflight.front());
                 w.inflight.pop_front();
+                ++finished;
                 complete(t, h[2], body);
             }
             off += 8 + h[0];
         }
         w.in.erase(0, off);
+        if (finished > 0) {
+            const auto now = Clock::now();
+            window.on_done(w.busy_since, now, finished);
+            w.busy_since = now;  // the next task in its socket starts now
+        }
     }
 
     static void complete(Task& t, uint64_t status, Reader& body) {
@@ -404,13 +453,17 @@ struct PoolCore::Impl {
                 break_pool(std::make_exception_ptr(BrokenProcessPool(
                     "A process in the process pool was terminated abruptly while the future was running or pending: " + why)));
             } else {
-                bool first = true;
-                for (auto& t : w.inflight) {
-                    t.sink->fail(std::make_exception_ptr(
-                        WorkerLostError(why + (first ? " while running this task" : " while holding this task, not yet started"))));
-                    first = false;
+                // A worker runs its tasks in order and its finished results are read above, so
+                // only the first was running; the rest never started and go to another worker,
+                // ahead of the tasks submitted after them.
+                Task lost = std::move(w.inflight.front());
+                w.inflight.pop_front();
+                lost.sink->fail(std::make_exception_ptr(WorkerLostError(why + " while running this task")));
+                std::lock_guard lk(mu);
+                while (!w.inflight.empty()) {
+                    pending.push_front(std::move(w.inflight.back()));
+                    w.inflight.pop_back();
                 }
-                w.inflight.clear();
             }
         }
         ::epoll_ctl(epfd, EPOLL_CTL_DEL, w.sock, nullptr);

@@ -181,6 +181,33 @@ TEST(MpPool, AKilledWorkerFailsItsTaskAndIsReplaced) {
     EXPECT_EQ(std::find(pids.begin(), pids.end(), worker), pids.end());
 }
 
+TEST(MpPool, TasksQueuedBehindAKilledWorkersTaskRunElsewhere) {
+    PidPipe pipe;
+    aio::mp::Pool pool(1);
+    // Short tasks first, so that the pool queues many per worker.
+    for (int i = 0; i < 50; ++i) ASSERT_EQ(pool.apply(square, i), i * i);
+    auto blocked = pool.apply_async(announce_and_block, pipe.fds[1]);
+    std::vector<aio::mp::AsyncResult<int>> rs;
+    for (int i = 0; i < 20; ++i) rs.push_back(pool.apply_async(square, i));
+    const pid_t worker = pipe.read_pid();
+    ASSERT_EQ(::kill(worker, SIGKILL), 0);
+    EXPECT_THROW(blocked.get(), aio::mp::WorkerLostError);
+    // Only the running task is lost; those waiting behind it never started, so they run on the
+    // replacement worker instead of failing with it.
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(rs[static_cast<size_t>(i)].get(30s), i * i);
+}
+
+TEST(MpPool, WhileOneWorkerIsBusyTheOthersTakeTheTasks) {
+    PidPipe pipe;
+    aio::mp::Pool pool(2);
+    auto blocked = pool.apply_async(announce_and_block, pipe.fds[1]);
+    const pid_t busy = pipe.read_pid();
+    for (int i = 0; i < 20; ++i) EXPECT_NE(pool.apply(my_pid, 0), busy);
+    EXPECT_FALSE(blocked.ready());
+    ::kill(busy, SIGKILL);
+    EXPECT_THROW(blocked.get(), aio::mp::WorkerLostError);
+}
+
 TEST(MpPool, ACrashingTaskFailsWithTheSignal) {
     aio::mp::Pool pool(1);
     // abort(), not a SIGSEGV: the sanitizers catch a SEGV and turn it into an exit code.

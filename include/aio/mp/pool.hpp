@@ -8,8 +8,9 @@
 //
 // Unlike Python's, this pool never hangs on a dead worker. Each worker has its own socket and the
 // parent knows which tasks each one holds; when a worker dies (crash, SIGKILL, the OOM killer)
-// exactly those tasks fail with aio::mp::WorkerLostError, naming the worker and the signal, and a
-// new worker takes its place. A failing initializer breaks the pool (every task then fails with
+// the task it was running fails with aio::mp::WorkerLostError, naming the worker and the signal,
+// the tasks queued behind it (never started) go to another worker, and a new worker takes its
+// place. A failing initializer breaks the pool (every task then fails with
 // ProcessError) instead of respawning workers forever as Python does.
 //
 // Workers are forked by the pool's own handler thread; a worker is killed if the parent dies.
