@@ -322,13 +322,28 @@ void freeze_support() {
     ::fcntl(payload_fd, F_SETFD, FD_CLOEXEC);
     ::fcntl(life_fd, F_SETFD, FD_CLOEXEC);
     detail::watch_lifeline(life_fd);
+    // Read by length, not to end of file: another child forked by the parent at this moment may
+    // hold the parent's end of the socket for a while, and would delay the end of file.
     std::string msg;
+    uint64_t len = 0;
+    size_t want = sizeof len;
+    bool have_len = false;
     char buf[65536];
-    for (;;) {
-        const ssize_t n = ::read(payload_fd, buf, sizeof buf);
-        if (n > 0) msg.append(buf, static_cast<size_t>(n));
-        else if (n == 0) break;
-        else if (errno != EINTR) break;
+    while (msg.size() < want) {
+        const ssize_t n = ::read(payload_fd, buf, std::min(sizeof buf, want - msg.size()));
+        if (n > 0) {
+            msg.append(buf, static_cast<size_t>(n));
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            break;  // the parent died mid-message: the decode below reports it
+        }
+        if (!have_len && msg.size() == sizeof len) {
+            std::memcpy(&len, msg.data(), sizeof len);
+            msg.clear();
+            want = static_cast<size_t>(len);
+            have_len = true;
+        }
     }
     ::close(payload_fd);
     std::string fn, payload, name;
@@ -396,18 +411,23 @@ Process::~Process() {
 }
 
 Process& Process::name(std::string n) {
+    if (!s_) throw InvalidStateError("Process.name: moved-from Process");
     if (s_->started) throw InvalidStateError("Process.name: cannot rename a started process");
     s_->name = std::move(n);
     return *this;
 }
-const std::string& Process::name() const noexcept { return s_->name; }
+const std::string& Process::name() const noexcept {
+    static const std::string none;
+    return s_ ? s_->name : none;
+}
 Process& Process::daemon(bool d) {
+    if (!s_) throw InvalidStateError("Process.daemon: moved-from Process");
     if (s_->started) throw InvalidStateError("Process.daemon: cannot change a started process");
     s_->daemon = d;
     return *this;
 }
-bool Process::daemon() const noexcept { return s_->daemon; }
-StartMethod Process::start_method() const noexcept { return s_->method; }
+bool Process::daemon() const noexcept { return s_ && s_->daemon; }
+StartMethod Process::start_method() const noexcept { return s_ ? s_->method : StartMethod::fork; }
 
 void Process::start() {
     if (!s_) throw InvalidStateError("Process.start: moved-from Process");
@@ -488,7 +508,9 @@ void Process::start() {
         w.put(std::string(s_->spawn_name));
         w.put(s_->spawn_payload);
         w.put(s_->name);
-        const std::string& msg = w.buffer();
+        const uint64_t len = w.buffer().size();
+        std::string msg(reinterpret_cast<const char*>(&len), sizeof len);
+        msg += w.buffer();
         size_t off = 0;
         while (off < msg.size()) {
             const ssize_t n = ::send(sp[0], msg.data() + off, msg.size() - off, MSG_NOSIGNAL);

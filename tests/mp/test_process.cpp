@@ -470,6 +470,14 @@ TEST(MpProcess, MoveKeepsTheChild) {
     Process b(std::move(a));
     EXPECT_FALSE(a.pid().has_value());  // NOLINT(bugprone-use-after-move): moved-from is empty
     EXPECT_FALSE(a.is_alive());         // NOLINT(bugprone-use-after-move)
+    // A moved-from Process answers every question without touching its (gone) state.
+    EXPECT_EQ(a.name(), "");       // NOLINT(bugprone-use-after-move)
+    EXPECT_FALSE(a.daemon());      // NOLINT(bugprone-use-after-move)
+    EXPECT_FALSE(a.exitcode());    // NOLINT(bugprone-use-after-move)
+    EXPECT_THROW(a.name("x"), aio::InvalidStateError);
+    EXPECT_THROW(a.daemon(true), aio::InvalidStateError);
+    EXPECT_THROW(a.start(), aio::InvalidStateError);
+    EXPECT_THROW(a.join(), aio::InvalidStateError);
     EXPECT_EQ(b.pid(), pid);
     b.join();
     EXPECT_EQ(b.exitcode(), 3);

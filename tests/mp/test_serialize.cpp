@@ -579,3 +579,16 @@ TEST(MpSerialize, ZeroSizeElementsRoundTrip) {
     EXPECT_EQ(round_trip(std::vector<Unit>(5)).size(), 5u);
     EXPECT_EQ(round_trip(std::list<Unit>(3)).size(), 3u);
 }
+
+TEST(MpSerialize, AHugeCountOfEmptyElementsFailsAtOnce) {
+    // Elements that encode to nothing consume no bytes, so the bytes left cannot bound their
+    // count; a corrupt count of 2^60 used to loop (and allocate) for as long as it took.
+    const std::string msg = u64_bytes(uint64_t{1} << 60);
+    EXPECT_THROW((void)loads<std::vector<Unit>>(msg), SerializationError);
+    EXPECT_THROW((void)loads<std::list<Unit>>(msg), SerializationError);
+    EXPECT_THROW((void)loads<std::deque<Unit>>(msg), SerializationError);
+    // Up to the cap, such a count is taken at its word.
+    const auto n = aio::mp::Reader::kMaxEmptyElements;
+    EXPECT_EQ(loads<std::vector<Unit>>(u64_bytes(n)).size(), n);
+    EXPECT_THROW((void)loads<std::vector<Unit>>(u64_bytes(n + 1)), SerializationError);
+}

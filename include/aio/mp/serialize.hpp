@@ -113,13 +113,17 @@ public:
         return Codec<T>::decode(*this);
     }
     /// A count written by put_size(), checked to be possible: each element takes at least
-    /// `min_element_bytes`, so a corrupt count cannot make the reader reserve gigabytes.
+    /// `min_element_bytes`, so a corrupt count cannot make the reader reserve gigabytes. With 0
+    /// (elements whose encoding may be empty), a count beyond the bytes left is still capped at
+    /// kMaxEmptyElements, so that a corrupt one fails at once instead of looping for hours.
     size_t get_size(size_t min_element_bytes = 1) {
         uint64_t v = 0;
         read(&v, sizeof v);
         if (min_element_bytes && v > remaining() / min_element_bytes) throw_bad_count(v);
+        if (!min_element_bytes && v > remaining() && v > kMaxEmptyElements) throw_bad_count(v);
         return static_cast<size_t>(v);
     }
+    static constexpr uint64_t kMaxEmptyElements = uint64_t{1} << 24;
     [[nodiscard]] size_t remaining() const noexcept { return static_cast<size_t>(end_ - p_); }
     [[nodiscard]] bool at_end() const noexcept { return p_ == end_; }
 
@@ -193,6 +197,15 @@ void encode_range(Writer& w, const C& c) {
     for (const auto& x : c) w.put(x);
 }
 
+/// The other half: the count, then each element handed to `add` (push_back, insert...).
+/// The count is not checked against the bytes left (an element's encoding may be empty), only
+/// capped (Reader::get_size(0)).
+template <class T, class Add>
+void decode_range(Reader& r, Add&& add) {
+    const size_t n = r.get_size(0);
+    for (size_t i = 0; i < n; ++i) add(r.get<T>());
+}
+
 }  // namespace detail
 
 /// Arithmetic types, enums, trivially copyable structs: their bytes.
@@ -249,12 +262,8 @@ struct Codec<std::vector<T, A>> {
             r.read(v.data(), n * sizeof(T));
             return v;
         } else {
-            // A count is not checked against the bytes left here: an element's encoding may be empty.
-            // Nor trusted: the reservation is bounded by them.
-            const size_t n = r.get_size(0);
             V v;
-            v.reserve(std::min(n, r.remaining()));
-            for (size_t i = 0; i < n; ++i) v.push_back(r.get<T>());
+            detail::decode_range<T>(r, [&](T&& x) { v.push_back(std::move(x)); });
             return v;
         }
     }
@@ -282,9 +291,8 @@ template <class C>
 struct Codec<C> {
     static void encode(Writer& w, const C& c) { detail::encode_range(w, c); }
     static C decode(Reader& r) {
-        const size_t n = r.get_size(0);
         C c;
-        for (size_t i = 0; i < n; ++i) c.push_back(r.get<typename C::value_type>());
+        detail::decode_range<typename C::value_type>(r, [&](typename C::value_type&& x) { c.push_back(std::move(x)); });
         return c;
     }
 };
@@ -298,9 +306,8 @@ template <class C>
 struct Codec<C> {
     static void encode(Writer& w, const C& c) { detail::encode_range(w, c); }
     static C decode(Reader& r) {
-        const size_t n = r.get_size(0);
         C c;
-        for (size_t i = 0; i < n; ++i) c.insert(r.get<typename C::value_type>());
+        detail::decode_range<typename C::value_type>(r, [&](typename C::value_type&& x) { c.insert(std::move(x)); });
         return c;
     }
 };
