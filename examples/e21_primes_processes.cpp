@@ -15,6 +15,7 @@
 
 #include "aio/aio.hpp"
 #include "demo.hpp"
+#include "primes.hpp"
 
 namespace {
 
@@ -22,31 +23,12 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-/// "148933" -> "148,933".
-std::string grouped(long v) {
-    std::string digits = std::to_string(v), out;
-    for (size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-        out += digits[i];
-    }
-    return out;
-}
+using aio_demo::primes::count_primes;
+using aio_demo::primes::grouped;
+using aio_demo::primes::kEnd;
+using aio_demo::primes::kFirst;
+using aio_demo::primes::kMiddle;
 
-/// The seed's is_prime: try every divisor from 2 up to sqrt(n). For n >= 2.
-bool is_prime(int n) {
-    for (int d = 2; d * d <= n; ++d)
-        if (n % d == 0) return false;
-    return true;
-}
-
-/// The primes in [lo, hi).
-long count_primes(int lo, int hi) {
-    long count = 0;
-    for (int i = lo; i < hi; ++i) count += is_prime(i);
-    return count;
-}
-
-constexpr int kFirst = 2, kMiddle = 1'000'001, kEnd = 2'000'001;  // [2, 1,000,001) and [1,000,001, 2,000,001)
 
 /// The seed's count_primes(n, st, end, q), run in a child process: count, say how long it took,
 /// put (n, count) on the queue that the parent created before forking.

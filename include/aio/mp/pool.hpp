@@ -504,14 +504,7 @@ private:
             s->future.set_result(std::vector<R>{});
             return result;
         }
-        for (size_t off = 0; off < all.size(); off += chunksize) {
-            const size_t n = std::min(chunksize, all.size() - off);
-            Writer w;
-            detail::put_fn(w, fn);
-            w.put_size(n);
-            for (size_t i = 0; i < n; ++i) w.put(all[off + i]);
-            core_.submit(&detail::run_chunk<F, Arg, Star>, w.take(), std::make_unique<detail::MapChunkSink<R>>(s, off));
-        }
+        submit_chunks<Star>(fn, all, chunksize, [&](size_t off, size_t) { return std::make_unique<detail::MapChunkSink<R>>(s, off); });
         return result;
     }
     template <class F, class Range>
@@ -527,15 +520,20 @@ private:
         s->ordered = ordered;
         s->total = all.size();
         if (ordered) s->slots.resize(all.size());
+        submit_chunks<false>(fn, all, chunksize, [&](size_t off, size_t n) { return std::make_unique<detail::IMapChunkSink<R>>(s, off, n); });
+        return IMapIterator<R>(s);
+    }
+    /// One task per `chunksize` items of `all`; make_sink(offset, count) says where its results go.
+    template <bool Star, class F, class Arg, class MakeSink>
+    void submit_chunks(F fn, const std::vector<Arg>& all, size_t chunksize, MakeSink make_sink) {
         for (size_t off = 0; off < all.size(); off += chunksize) {
             const size_t n = std::min(chunksize, all.size() - off);
             Writer w;
             detail::put_fn(w, fn);
             w.put_size(n);
             for (size_t i = 0; i < n; ++i) w.put(all[off + i]);
-            core_.submit(&detail::run_chunk<F, Arg, false>, w.take(), std::make_unique<detail::IMapChunkSink<R>>(s, off, n));
+            core_.submit(&detail::run_chunk<F, Arg, Star>, w.take(), make_sink(off, n));
         }
-        return IMapIterator<R>(s);
     }
 
     detail::PoolCore core_;
