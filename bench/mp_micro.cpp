@@ -17,6 +17,9 @@
 //   sqrt_fork     the machine's ceiling for sqrt_mp, no pool: fork() cpu_count() children, each
 //                 sums its range and writes it to a pipe, waitpid them (all included)
 //   primes_fork   the same for primes_mp: fork() 2 children, child j counts chunks j, j+2, ...
+//   mp_balance    balance of the window policy: after 1,000 no-ops (so the pool queues deeply),
+//                 one task of 200 ms then 63 of 5 ms (busy loops) on Pool(2), all submitted at
+//                 once; the ideal is half the work, 257.5 ms (N ignored)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -42,6 +45,13 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 void noop() {}
 
 int64_t square(int64_t x) { return x * x; }
+
+/// Keeps a CPU busy for `us` microseconds.
+void spin_for(int64_t us) {
+    const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
+    while (std::chrono::steady_clock::now() < end) {
+    }
+}
 
 // Not inlined: the one-process and the pooled runs must execute the same machine code, or the
 // speed-up measures the compiler's choices rather than the pool (see threads_micro.cpp).
@@ -128,6 +138,24 @@ Out mp_map(size_t n) {
     int64_t s = 0;
     for (int64_t x : r) s += x;
     o.extra = fmt(" ns_per_item=%.1f result=%lld", o.seconds * 1e9 / static_cast<double>(n), static_cast<long long>(s));
+    return o;
+}
+
+Out mp_balance(size_t) {
+    aio::mp::Pool pool(2);
+    {
+        std::vector<aio::mp::AsyncResult<void>> warm;
+        for (int i = 0; i < 1000; ++i) warm.push_back(pool.apply_async(noop));
+        for (auto& r : warm) r.get();
+    }
+    const auto t0 = Clock::now();
+    std::vector<aio::mp::AsyncResult<void>> rs;
+    rs.push_back(pool.apply_async(spin_for, int64_t{200'000}));
+    for (int i = 0; i < 63; ++i) rs.push_back(pool.apply_async(spin_for, int64_t{5'000}));
+    for (auto& r : rs) r.get();
+    Out o;
+    o.seconds = since(t0);
+    o.extra = fmt(" ideal_seconds=0.2575 ratio_to_ideal=%.3f", o.seconds / 0.2575);
     return o;
 }
 
@@ -249,12 +277,13 @@ Out primes_fork(size_t n) {
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: aio_mp_micro mp_apply|mp_roundtrip|mp_map|sqrt_seq|sqrt_mp|sqrt_fork|primes_seq|primes_mp|primes_fork [N]\n");
+        std::fprintf(stderr, "usage: aio_mp_micro mp_apply|mp_roundtrip|mp_map|mp_balance|sqrt_seq|sqrt_mp|sqrt_fork|primes_seq|primes_mp|primes_fork [N]\n");
         return 2;
     }
     const std::string b = argv[1];
     size_t n = 0;
     if (b == "mp_apply" || b == "mp_map") n = 10'000;
+    else if (b == "mp_balance") n = 1;
     else if (b == "mp_roundtrip") n = 2'000;
     else if (b == "sqrt_seq" || b == "sqrt_mp" || b == "sqrt_fork") n = 50'000'000;
     else if (b == "primes_seq" || b == "primes_mp" || b == "primes_fork") n = 2'000'000;
@@ -269,6 +298,7 @@ int main(int argc, char** argv) {
     }
     Out o;
     if (b == "mp_apply") o = mp_apply(n);
+    else if (b == "mp_balance") o = mp_balance(n);
     else if (b == "mp_roundtrip") o = mp_roundtrip(n);
     else if (b == "mp_map") o = mp_map(n);
     else if (b == "sqrt_seq") o = sqrt_seq(n);

@@ -196,6 +196,7 @@ struct PoolCore::Impl {
         size_t out_off = 0;
         std::deque<Task> inflight;
         Clock::time_point busy_since{};  // when the running task (inflight's front) started
+        WindowPolicy::Worker win;
         int sent = 0;        // tasks ever sent (for max_tasks_per_child)
         bool exit_sent = false;
         bool want_out = false;  // EPOLLOUT registered
@@ -315,9 +316,8 @@ struct PoolCore::Impl {
 
     /// How many more tasks `w` may take now.
     size_t room(const Worker& w, Clock::time_point now) const {
-        if (w.exit_sent || !window.has_room(w.inflight.size(), w.busy_since, now)) return 0;
-        size_t n = window.window() - std::min(window.window(), w.inflight.size());
-        if (w.inflight.empty()) n = std::max<size_t>(n, 1);
+        if (w.exit_sent) return 0;
+        size_t n = window.room(w.win, w.inflight.size(), w.busy_since, now);
         if (opt.max_tasks_per_child > 0)
             n = std::min(n, static_cast<size_t>(std::max(opt.max_tasks_per_child - w.sent, 0)));
         return n;
@@ -394,8 +394,12 @@ struct PoolCore::Impl {
         w.in.erase(0, off);
         if (finished > 0) {
             const auto now = Clock::now();
-            window.on_done(w.busy_since, now, finished);
+            window.on_done(w.win, w.busy_since, now, finished);
             w.busy_since = now;  // the next task in its socket starts now
+            if (w.inflight.empty()) {
+                std::lock_guard lk(mu);
+                if (pending.empty()) WindowPolicy::on_dry(w.win);
+            }
         }
     }
 

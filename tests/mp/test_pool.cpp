@@ -184,17 +184,18 @@ TEST(MpPool, AKilledWorkerFailsItsTaskAndIsReplaced) {
 TEST(MpPool, TasksQueuedBehindAKilledWorkersTaskRunElsewhere) {
     PidPipe pipe;
     aio::mp::Pool pool(1);
-    // Short tasks first, so that the pool queues many per worker.
-    for (int i = 0; i < 50; ++i) ASSERT_EQ(pool.apply(square, i), i * i);
-    auto blocked = pool.apply_async(announce_and_block, pipe.fds[1]);
+    // A burst of short tasks first, in which the pool learns to queue many per worker; the
+    // blocking task and more short ones follow in the same burst, so they queue behind it.
     std::vector<aio::mp::AsyncResult<int>> rs;
-    for (int i = 0; i < 20; ++i) rs.push_back(pool.apply_async(square, i));
+    for (int i = 0; i < 500; ++i) rs.push_back(pool.apply_async(square, i));
+    auto blocked = pool.apply_async(announce_and_block, pipe.fds[1]);
+    for (int i = 500; i < 520; ++i) rs.push_back(pool.apply_async(square, i));
     const pid_t worker = pipe.read_pid();
     ASSERT_EQ(::kill(worker, SIGKILL), 0);
     EXPECT_THROW(blocked.get(), aio::mp::WorkerLostError);
     // Only the running task is lost; those waiting behind it never started, so they run on the
     // replacement worker instead of failing with it.
-    for (int i = 0; i < 20; ++i) EXPECT_EQ(rs[static_cast<size_t>(i)].get(30s), i * i);
+    for (int i = 0; i < 520; ++i) EXPECT_EQ(rs[static_cast<size_t>(i)].get(30s), i * i);
 }
 
 TEST(MpPool, WhileOneWorkerIsBusyTheOthersTakeTheTasks) {

@@ -9,63 +9,96 @@ using aio::mp::detail::WindowPolicy;
 
 namespace {
 const WindowPolicy::clock::time_point t0{};
+constexpr size_t kMax = WindowPolicy::kMaxWindow;
+
+/// Feeds `rounds` batches of results of `task` each to worker `w`.
+void finish(WindowPolicy& p, WindowPolicy::Worker& w, std::chrono::nanoseconds task, int rounds) {
+    for (int i = 0; i < rounds; ++i) p.on_done(w, t0, t0 + task);
 }
+}  // namespace
 
 TEST(MpPoolWindow, OneTaskPerWorkerUntilATaskTimeIsKnown) {
     WindowPolicy p;
-    EXPECT_EQ(p.window(), 1u);
-    EXPECT_TRUE(p.has_room(0, t0, t0));
-    EXPECT_FALSE(p.has_room(1, t0, t0));
+    WindowPolicy::Worker w;
+    EXPECT_EQ(p.target(), 1u);
+    EXPECT_EQ(p.room(w, 0, t0, t0), 1u);
+    EXPECT_EQ(p.room(w, 1, t0, t0), 0u);
 }
 
-TEST(MpPoolWindow, ShortTasksOpenTheWindowToItsMaximum) {
+TEST(MpPoolWindow, ShortTasksOpenTheWindowByDoublingUpToItsMaximum) {
     WindowPolicy p;
-    p.on_done(t0, t0 + 2us);
-    EXPECT_EQ(p.window(), WindowPolicy::kMaxWindow);
-    EXPECT_TRUE(p.has_room(WindowPolicy::kMaxWindow - 1, t0, t0 + 10us));
-    EXPECT_FALSE(p.has_room(WindowPolicy::kMaxWindow, t0, t0 + 10us));
+    WindowPolicy::Worker w;
+    const size_t expect[] = {2, 4, 8, 16, 32, 64, 64};
+    for (size_t e : expect) {
+        p.on_done(w, t0, t0 + 2us);
+        EXPECT_EQ(w.limit, e);
+    }
+    EXPECT_EQ(p.room(w, 1, t0, t0 + 10us), kMax - 1);
+    EXPECT_EQ(p.room(w, kMax, t0, t0 + 10us), 0u);
 }
 
 TEST(MpPoolWindow, TheWorkQueuedBehindARunningTaskStaysWithinTheBudget) {
     WindowPolicy p;
-    p.on_done(t0, t0 + 100us);
+    WindowPolicy::Worker w;
+    finish(p, w, 100us, 10);
     // 1 running + 10 queued × 100 µs = the 1 ms budget.
-    EXPECT_EQ(p.window(), 11u);
+    EXPECT_EQ(p.target(), 11u);
+    EXPECT_EQ(w.limit, 11u);
     WindowPolicy slow;
-    slow.on_done(t0, t0 + 5ms);
-    EXPECT_EQ(slow.window(), 1u);
+    WindowPolicy::Worker s;
+    finish(slow, s, 5ms, 3);
+    EXPECT_EQ(s.limit, 1u);
 }
 
 TEST(MpPoolWindow, SeveralResultsInOneReadShareTheirTime) {
     WindowPolicy p;
-    p.on_done(t0, t0 + 4ms, 8);  // 8 tasks of 500 µs, not one of 4 ms
+    WindowPolicy::Worker w;
+    p.on_done(w, t0, t0 + 4ms, 8);  // 8 tasks of 500 µs, not one of 4 ms
     EXPECT_EQ(p.average(), 500us);
-    EXPECT_EQ(p.window(), 3u);
-    p.on_done(t0, t0 + 1ms, 0);  // nothing finished: nothing learnt
+    EXPECT_EQ(p.target(), 3u);
+    p.on_done(w, t0, t0 + 1ms, 0);  // nothing finished: nothing learnt
     EXPECT_EQ(p.average(), 500us);
 }
 
 TEST(MpPoolWindow, ALongTaskClosesTheWindowAtOnceAndShortOnesReopenIt) {
     WindowPolicy p;
-    for (int i = 0; i < 10; ++i) p.on_done(t0, t0 + 2us);
-    ASSERT_EQ(p.window(), WindowPolicy::kMaxWindow);
-    p.on_done(t0, t0 + 200ms);
-    EXPECT_EQ(p.window(), 1u);
+    WindowPolicy::Worker w;
+    finish(p, w, 2us, 10);
+    ASSERT_EQ(w.limit, kMax);
+    p.on_done(w, t0, t0 + 200ms);
+    EXPECT_EQ(w.limit, 1u);
     int n = 0;
-    while (p.window() < WindowPolicy::kMaxWindow && n < 1000) {
-        p.on_done(t0, t0 + 2us);
+    while (w.limit < kMax && n < 1000) {
+        p.on_done(w, t0, t0 + 2us);
         ++n;
     }
-    EXPECT_EQ(p.window(), WindowPolicy::kMaxWindow);
+    EXPECT_EQ(w.limit, kMax);
     EXPECT_LT(n, 50);  // a few dozen short results, not thousands
+}
+
+TEST(MpPoolWindow, AWorkerThatRanDryStartsAgainFromOne) {
+    // The burst after a pause may be of long tasks: what the last burst taught is not trusted.
+    WindowPolicy p;
+    WindowPolicy::Worker w;
+    finish(p, w, 2us, 10);
+    ASSERT_EQ(w.limit, kMax);
+    WindowPolicy::on_dry(w);
+    EXPECT_EQ(p.room(w, 0, t0, t0), 1u);
+    EXPECT_EQ(p.room(w, 1, t0, t0), 0u);
+    p.on_done(w, t0, t0 + 2us);
+    EXPECT_EQ(w.limit, 2u);
+    // The other workers' windows are their own.
+    WindowPolicy::Worker other;
+    EXPECT_EQ(p.room(other, 0, t0, t0), 1u);
 }
 
 TEST(MpPoolWindow, AWorkerWhoseTaskRunsPastTheBudgetGetsNoMore) {
     WindowPolicy p;
-    p.on_done(t0, t0 + 2us);
-    ASSERT_EQ(p.window(), WindowPolicy::kMaxWindow);
-    EXPECT_TRUE(p.has_room(1, t0, t0 + WindowPolicy::kBudget));
-    EXPECT_FALSE(p.has_room(1, t0, t0 + WindowPolicy::kBudget + 1us));
-    EXPECT_FALSE(p.has_room(5, t0, t0 + 1s));
-    EXPECT_TRUE(p.has_room(0, t0, t0 + 1s));  // an idle worker always has room
+    WindowPolicy::Worker w;
+    finish(p, w, 2us, 10);
+    ASSERT_EQ(w.limit, kMax);
+    EXPECT_EQ(p.room(w, 1, t0, t0 + WindowPolicy::kBudget), kMax - 1);
+    EXPECT_EQ(p.room(w, 1, t0, t0 + WindowPolicy::kBudget + 1us), 0u);
+    EXPECT_EQ(p.room(w, 5, t0, t0 + 1s), 0u);
+    EXPECT_GE(p.room(w, 0, t0, t0 + 1s), 1u);  // an idle worker always has room
 }
