@@ -18,6 +18,7 @@
 
 #include "aio/mp/connection.hpp"
 #include "aio/mp/process.hpp"
+#include "mp_test_util.hpp"
 
 using namespace std::chrono_literals;
 
@@ -26,20 +27,9 @@ namespace {
 using aio::mp::Connection;
 using aio::mp::Pipe;
 using aio::mp::Process;
+using mp_test::checksum;
+using mp_test::recv_within;
 using Clock = std::chrono::steady_clock;
-
-/// recv() that cannot hang the test: fails if nothing comes within `bound`.
-template <class T>
-T recv_within(Connection<T>& c, std::chrono::milliseconds bound = 5000ms) {
-    if (!c.poll(bound)) throw std::runtime_error("nothing received in time");
-    return c.recv();
-}
-
-uint64_t checksum(const std::string& s) {
-    uint64_t h = 1469598103934665603ull;
-    for (const unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-    return h;
-}
 
 std::string patterned(size_t n) {
     std::string s(n, '\0');

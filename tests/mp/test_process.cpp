@@ -18,16 +18,19 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "aio/mp/connection.hpp"
 #include "aio/mp/process.hpp"
 #include "aio/mp/queue.hpp"
+#include "mp_test_util.hpp"
 
 using namespace std::chrono_literals;
 
@@ -35,6 +38,7 @@ namespace {
 
 using aio::mp::Pipe;
 using aio::mp::Process;
+using mp_test::recv_within;
 using Clock = std::chrono::steady_clock;
 
 /// True once `pid` no longer runs: no such process, or a zombie waiting for a reaper that may
@@ -65,11 +69,33 @@ bool reaped(pid_t pid) {
     return ::waitpid(pid, nullptr, WNOHANG) == -1 && errno == ECHILD;
 }
 
-/// recv() that cannot hang the test: fails if nothing comes within `bound`.
-template <class T>
-T recv_within(aio::mp::Connection<T>& c, std::chrono::milliseconds bound = 5000ms) {
-    if (!c.poll(bound)) throw std::runtime_error("nothing received in time");
-    return c.recv();
+/// Whether `pid` goes (see process_gone) within 5 s. If it does not, kills it, so that a failing
+/// test leaves no orphan behind.
+bool dies_soon(pid_t pid) {
+    const bool died = eventually([pid] { return process_gone(pid); }, 5000ms);
+    if (!died) ::kill(pid, SIGKILL);
+    return died;
+}
+
+/// Starts a child that starts a grandchild, Process(grandchild_args...), sends its pid and waits;
+/// then kills the child. Returns the grandchild's pid and the killed child's exit code.
+template <class... Args>
+std::pair<pid_t, std::optional<int>> start_grandchild_and_kill_its_parent(Args... grandchild_args) {
+    auto pipe = Pipe<pid_t>();
+    auto& from_mid = pipe.first;
+    auto& to_parent = pipe.second;
+    Process mid([&to_parent, grandchild_args...] {
+        Process grandchild(grandchild_args...);
+        grandchild.start();
+        to_parent.send(*grandchild.pid());
+        for (;;) ::pause();
+    });
+    mid.start();
+    to_parent.close();
+    const pid_t g = recv_within(from_mid);
+    mid.kill();
+    mid.join();
+    return {g, mid.exitcode()};
 }
 
 /// Runs `action` if it is not destroyed within `after`: unblocks a test that would hang.
@@ -518,26 +544,11 @@ TEST(MpProcess, StartedFromAThreadThatEnded) {
 // ---- a child never outlives its parent ----------------------------------------------------------
 
 TEST(MpProcess, ChildDiesWhenParentIsKilled) {
-    auto pipe = Pipe<pid_t>();
-    auto& from_mid = pipe.first;
-    auto& to_parent = pipe.second;
-    Process mid([&to_parent] {
-        Process grandchild([] {
-            for (;;) ::pause();
-        });
-        grandchild.start();
-        to_parent.send(*grandchild.pid());
+    const auto [g, mid_exitcode] = start_grandchild_and_kill_its_parent([] {
         for (;;) ::pause();
     });
-    mid.start();
-    to_parent.close();
-    const pid_t g = recv_within(from_mid);
-    mid.kill();
-    mid.join();
-    EXPECT_EQ(mid.exitcode(), -SIGKILL);
-    const bool died = eventually([g] { return process_gone(g); }, 5000ms);
-    if (!died) ::kill(g, SIGKILL);
-    EXPECT_TRUE(died) << "grandchild " << g << " outlived its killed parent";
+    EXPECT_EQ(mid_exitcode, -SIGKILL);
+    EXPECT_TRUE(dies_soon(g)) << "grandchild " << g << " outlived its killed parent";
 }
 
 TEST(MpProcess, ChildDiesWhenRawForkedParentIsKilled) {
@@ -578,9 +589,7 @@ TEST(MpProcess, ChildDiesWhenRawForkedParentIsKilled) {
     ::kill(mid, SIGKILL);
     ::waitpid(mid, nullptr, 0);
     ASSERT_GT(g, 0);
-    const bool died = eventually([g] { return process_gone(g); }, 5000ms);
-    if (!died) ::kill(g, SIGKILL);
-    EXPECT_TRUE(died) << "grandchild " << g << " outlived its killed (raw-forked) parent";
+    EXPECT_TRUE(dies_soon(g)) << "grandchild " << g << " outlived its killed (raw-forked) parent";
 }
 
 TEST(MpProcess, DaemonTerminatedWhenParentExits) {
@@ -609,9 +618,7 @@ TEST(MpProcess, DaemonTerminatedWhenParentExits) {
     Watchdog dog(10s, [&mid] { mid.kill(); });
     mid.join();
     EXPECT_EQ(mid.exitcode(), 0);
-    const bool died = eventually([d] { return process_gone(d); }, 5000ms);
-    if (!died) ::kill(d, SIGKILL);
-    EXPECT_TRUE(died);
+    EXPECT_TRUE(dies_soon(d));
 }
 
 // ---- cpu_count ------------------------------------------------------------------------------------
@@ -702,23 +709,9 @@ TEST(MpProcess, SpawnStartedWhileThreadsRun) {
 }
 
 TEST(MpProcess, SpawnChildDiesWhenParentIsKilled) {
-    auto pipe = Pipe<pid_t>();
-    auto& from_mid = pipe.first;
-    auto& to_parent = pipe.second;
-    Process mid([&to_parent] {
-        Process grandchild(aio::mp::spawn, mp_process_test::mp_proc_spawn_block_forever);
-        grandchild.start();
-        to_parent.send(*grandchild.pid());
-        for (;;) ::pause();
-    });
-    mid.start();
-    to_parent.close();
-    const pid_t g = recv_within(from_mid);
-    mid.kill();
-    mid.join();
-    const bool died = eventually([g] { return process_gone(g); }, 5000ms);
-    if (!died) ::kill(g, SIGKILL);
-    EXPECT_TRUE(died) << "spawned grandchild " << g << " outlived its killed parent";
+    const pid_t g =
+        start_grandchild_and_kill_its_parent(aio::mp::spawn, mp_process_test::mp_proc_spawn_block_forever).first;
+    EXPECT_TRUE(dies_soon(g)) << "spawned grandchild " << g << " outlived its killed parent";
 }
 
 TEST(MpProcess, SpawnFunctionsWithTheSameNameAreRefused) {

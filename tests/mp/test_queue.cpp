@@ -22,6 +22,7 @@
 #include "aio/mp/connection.hpp"
 #include "aio/mp/process.hpp"
 #include "aio/mp/queue.hpp"
+#include "mp_test_util.hpp"
 
 using namespace std::chrono_literals;
 
@@ -31,6 +32,8 @@ using aio::mp::Pipe;
 using aio::mp::Process;
 using aio::mp::Queue;
 using aio::mp::SimpleQueue;
+using mp_test::checksum;
+using mp_test::recv_within;
 using Clock = std::chrono::steady_clock;
 
 /// Polls `pred` until it holds or `bound` has passed.
@@ -51,18 +54,6 @@ char proc_state(pid_t pid) {
     if (!std::getline(f, stat)) return '?';
     const auto paren = stat.rfind(')');
     return paren != std::string::npos && paren + 2 < stat.size() ? stat[paren + 2] : '?';
-}
-
-template <class T>
-T recv_within(aio::mp::Connection<T>& c, std::chrono::milliseconds bound = 5000ms) {
-    if (!c.poll(bound)) throw std::runtime_error("nothing received in time");
-    return c.recv();
-}
-
-uint64_t checksum(const std::string& s) {
-    uint64_t h = 1469598103934665603ull;
-    for (const unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-    return h;
 }
 
 std::string patterned(size_t n) {

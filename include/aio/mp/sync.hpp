@@ -28,6 +28,7 @@
 
 #include "aio/core/errors.hpp"
 #include "aio/threads/detail/futex.hpp"
+#include "aio/threads/detail/lockable.hpp"
 #include "aio/threads/errors.hpp"
 #include "aio/threads/sync.hpp"
 
@@ -65,7 +66,7 @@ RLock make_rlock_at(std::shared_ptr<void> keep, void* where);
 /// A process that dies holding it leaves it locked, as in Python: it has no owner the kernel
 /// could release it for. Waiters with a timeout get `false`; a survivor that knows the holder is
 /// dead may release() it on its behalf.
-class Lock {
+class Lock : public aio::detail::TimedLockable<Lock> {
 public:
     Lock();
     Lock(const Lock&) = default;
@@ -73,36 +74,17 @@ public:
 
     /// Python acquire(block=True): true once acquired; with block=false, false if taken.
     bool acquire(bool block = true);
-    /// Python acquire(timeout=t): false if not acquired in time.
-    template <class Rep, class Period>
-    bool acquire(std::chrono::duration<Rep, Period> timeout) {
-        return acquire_until(aio::detail::deadline_after(timeout));
-    }
+    using Lockable::acquire;  // Python acquire(timeout=t)
     /// Python release(), from any thread of any process. Throws aio::RuntimeError if the lock is
     /// not locked (Python: ValueError).
     void release();
     /// Whether anyone holds it.
     [[nodiscard]] bool locked() const noexcept;
-    /// Python `with lock:` — `auto held = lock.scoped();`.
-    [[nodiscard]] Held<Lock> scoped() {
-        acquire();
-        return Held<Lock>(*this);
-    }
-
-    void lock() { acquire(); }
-    bool try_lock() { return acquire(false); }
-    void unlock() { release(); }
-    template <class Rep, class Period>
-    bool try_lock_for(std::chrono::duration<Rep, Period> d) {
-        return acquire(d);
-    }
-    template <class Clock, class Duration>
-    bool try_lock_until(std::chrono::time_point<Clock, Duration> t) {
-        return acquire(t - Clock::now());
-    }
+    // scoped(), lock(), try_lock(), unlock(), try_lock_for(), try_lock_until(): from TimedLockable.
 
 private:
     friend class Condition;
+    friend class aio::detail::Lockable<Lock>;
     bool acquire_until(aio::detail::SteadyTime deadline);
     /// Acquired by the calling thread, and not released since (Python: SemLock._is_mine()).
     [[nodiscard]] bool is_mine() const noexcept;
@@ -120,7 +102,7 @@ private:
 /// killed) or the owning thread ends while holding it, the kernel releases it (it is a robust
 /// mutex), and the next acquire() succeeds with previous_owner_died() true, warning that what
 /// the lock guards may be half-updated. Python's RLock stays locked forever instead.
-class RLock {
+class RLock : public aio::detail::TimedLockable<RLock> {
 public:
     RLock();
     RLock(const RLock&) = default;
@@ -128,11 +110,7 @@ public:
 
     /// Python acquire(block=True).
     bool acquire(bool block = true);
-    /// Python acquire(timeout=t).
-    template <class Rep, class Period>
-    bool acquire(std::chrono::duration<Rep, Period> timeout) {
-        return acquire_until(aio::detail::deadline_after(timeout));
-    }
+    using Lockable::acquire;  // Python acquire(timeout=t)
     /// Python release(): throws aio::RuntimeError unless the calling thread owns the lock
     /// (Python: AssertionError).
     void release();
@@ -143,25 +121,11 @@ public:
     /// True while the calling thread owns the lock and its ownership began by taking it over
     /// from an owner that died holding it.
     [[nodiscard]] bool previous_owner_died() const noexcept;
-    [[nodiscard]] Held<RLock> scoped() {
-        acquire();
-        return Held<RLock>(*this);
-    }
-
-    void lock() { acquire(); }
-    bool try_lock() { return acquire(false); }
-    void unlock() { release(); }
-    template <class Rep, class Period>
-    bool try_lock_for(std::chrono::duration<Rep, Period> d) {
-        return acquire(d);
-    }
-    template <class Clock, class Duration>
-    bool try_lock_until(std::chrono::time_point<Clock, Duration> t) {
-        return acquire(t - Clock::now());
-    }
+    // scoped(), lock(), try_lock(), unlock(), try_lock_for(), try_lock_until(): from TimedLockable.
 
 private:
     friend class Condition;
+    friend class aio::detail::Lockable<RLock>;
     friend RLock detail::make_rlock_at(std::shared_ptr<void> keep, void* where);
     explicit RLock(std::shared_ptr<detail::RLockState> s) noexcept : s_(std::move(s)) {}
     bool acquire_until(aio::detail::SteadyTime deadline);
@@ -177,7 +141,7 @@ private:
 /// Semaphore::max_value (Python: SEM_VALUE_MAX).
 ///
 /// A process that dies holding units does not give them back (as in Python).
-class Semaphore {
+class Semaphore : public aio::detail::Lockable<Semaphore> {
 public:
     static constexpr long max_value = 0x7fffffff;
 
@@ -188,29 +152,20 @@ public:
 
     /// Python acquire(block=True).
     bool acquire(bool block = true);
-    /// Python acquire(timeout=t).
-    template <class Rep, class Period>
-    bool acquire(std::chrono::duration<Rep, Period> timeout) {
-        return acquire_until(aio::detail::deadline_after(timeout));
-    }
+    using Lockable::acquire;  // Python acquire(timeout=t)
     /// Python release(); n > 1 gives back several units at once (threading.Semaphore's
     /// release(n)). Throws std::invalid_argument if n < 1, or if the value would exceed
     /// max_value or, for a BoundedSemaphore, its initial value (Python: ValueError).
     void release(long n = 1);
     /// Python get_value().
     [[nodiscard]] long get_value() const noexcept;
-    [[nodiscard]] Held<Semaphore> scoped() {
-        acquire();
-        return Held<Semaphore>(*this);
-    }
-    void lock() { acquire(); }
-    bool try_lock() { return acquire(false); }
-    void unlock() { release(); }
+    // scoped(), lock(), try_lock(), unlock(): from Lockable.
 
 protected:
     Semaphore(long value, bool bounded);
 
 private:
+    friend class aio::detail::Lockable<Semaphore>;
     bool acquire_until(aio::detail::SteadyTime deadline);
     std::shared_ptr<detail::SemaphoreState> s_;
 };
@@ -264,7 +219,7 @@ private:
 /// Death: a waiter holds nothing while it waits, and if its process dies notify() skips it
 /// rather than spending a wake-up on it (Python's notify would block forever waiting for it to
 /// acknowledge). What a death while holding the lock does is the lock's business (Lock, RLock).
-class Condition {
+class Condition : public aio::detail::Lockable<Condition>, public aio::detail::ConditionWaits<Condition> {
 public:
     static constexpr std::size_t max_waiters = 1024;
 
@@ -278,54 +233,22 @@ public:
     bool acquire(bool block = true) {
         return std::visit([&](auto& l) { return l.acquire(block); }, lock_);
     }
-    template <class Rep, class Period>
-    bool acquire(std::chrono::duration<Rep, Period> timeout) {
-        return std::visit([&](auto& l) { return l.acquire(timeout); }, lock_);
-    }
+    using Lockable::acquire;  // acquire(timeout)
     void release() {
         std::visit([](auto& l) { l.release(); }, lock_);
     }
-    [[nodiscard]] Held<Condition> scoped() {
-        acquire();
-        return Held<Condition>(*this);
-    }
-    void lock() { acquire(); }
-    bool try_lock() { return acquire(false); }
-    void unlock() { release(); }
+    // scoped(), lock(), try_lock(), unlock(): from Lockable; wait(), wait_for(), notify_all():
+    // from ConditionWaits.
 
-    /// Python wait(): releases the lock (every level of an RLock), waits for a notify,
-    /// re-acquires the lock.
-    void wait() { wait_impl(nullptr); }
-    /// Python wait(timeout): false if it timed out (the lock is re-acquired either way).
-    template <class Rep, class Period>
-    bool wait(std::chrono::duration<Rep, Period> timeout) {
-        const auto deadline = aio::detail::deadline_after(timeout);
-        return wait_impl(&deadline);
-    }
-    /// Python wait_for(predicate): waits until pred() is true; returns it.
-    template <class Pred>
-    bool wait_for(Pred pred) {
-        while (!pred()) wait_impl(nullptr);
-        return true;
-    }
-    /// Python wait_for(predicate, timeout): returns pred()'s last value.
-    template <class Pred, class Rep, class Period>
-    bool wait_for(Pred pred, std::chrono::duration<Rep, Period> timeout) {
-        const auto deadline = aio::detail::deadline_after(timeout);
-        bool r = pred();
-        while (!r) {
-            if (std::chrono::steady_clock::now() >= deadline) break;
-            wait_impl(&deadline);
-            r = pred();
-        }
-        return r;
-    }
     /// Python notify(n=1): wakes up to n waiters, longest waiting first.
     void notify(std::size_t n = 1);
-    /// Python notify_all().
-    void notify_all() { notify(static_cast<std::size_t>(-1)); }
 
 private:
+    friend class aio::detail::Lockable<Condition>;
+    friend class aio::detail::ConditionWaits<Condition>;
+    bool acquire_until(aio::detail::SteadyTime deadline) {
+        return std::visit([&](auto& l) { return l.acquire_until(deadline); }, lock_);
+    }
     [[nodiscard]] bool owned() const noexcept;
     bool wait_impl(const aio::detail::SteadyTime* deadline);
 

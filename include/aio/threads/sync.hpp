@@ -25,36 +25,20 @@
 #include "aio/detail/core.hpp"
 #include "aio/threads/deadlock.hpp"
 #include "aio/threads/detail/futex.hpp"
+#include "aio/threads/detail/lockable.hpp"
 #include "aio/threads/errors.hpp"
 
 namespace aio::threading {
 
 using aio::detail::SourceLoc;
 
-/// What `lock.scoped()` returns: releases on scope exit (Python: `with lock:`).
-template <class L>
-class [[nodiscard]] Held {
-public:
-    explicit Held(L& l) noexcept : l_(&l) {}
-    Held(Held&& o) noexcept : l_(std::exchange(o.l_, nullptr)) {}
-    Held& operator=(Held&&) = delete;
-    ~Held() {
-        if (l_) l_->release();
-    }
-    /// Releases early.
-    void release() {
-        if (L* l = std::exchange(l_, nullptr)) l->release();
-    }
-
-private:
-    L* l_;
-};
+// Held<L>, what `lock.scoped()` returns, is in aio/threads/detail/lockable.hpp.
 
 /// threading.Lock: a non-reentrant lock that — unlike std::mutex — any thread may release
 /// (so it also works as a binary semaphore). Meets Lockable and TimedLockable, so std::lock_guard,
 /// std::unique_lock and std::scoped_lock accept it. Acquisition sites are recorded for the
 /// deadlock detector (aio/threads/deadlock.hpp).
-class Lock {
+class Lock : public aio::detail::TimedLockable<Lock> {
 public:
     /// `name` appears in the deadlock detector's reports.
     explicit Lock(std::string name = {}) : name_(std::move(name)) {}
@@ -86,19 +70,7 @@ public:
         return Held<Lock>(*this);
     }
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
-
-    // Lockable / TimedLockable.
-    void lock() { acquire(true); }
-    bool try_lock() { return acquire(false); }
-    void unlock() { release(); }
-    template <class Rep, class Period>
-    bool try_lock_for(std::chrono::duration<Rep, Period> d) {
-        return acquire(d);
-    }
-    template <class Clock, class Duration>
-    bool try_lock_until(std::chrono::time_point<Clock, Duration> t) {
-        return acquire(t - Clock::now());
-    }
+    // lock(), try_lock(), unlock(), try_lock_for(), try_lock_until(): from TimedLockable.
 
 private:
     friend class RLock;
@@ -121,7 +93,7 @@ private:
 
 /// threading.RLock: reentrant; the owner must release as many times as it acquired. Releasing
 /// from another thread throws RuntimeError (std::recursive_mutex makes that undefined).
-class RLock {
+class RLock : public aio::detail::Lockable<RLock> {
 public:
     explicit RLock(std::string name = {}) : lock_(std::move(name)) {}
     RLock(const RLock&) = delete;
@@ -154,10 +126,7 @@ public:
         return Held<RLock>(*this);
     }
     [[nodiscard]] const std::string& name() const noexcept { return lock_.name(); }
-
-    void lock() { acquire(true); }
-    bool try_lock() { return acquire(false); }
-    void unlock() { release(); }
+    // lock(), try_lock(), unlock(): from Lockable.
     template <class Rep, class Period>
     bool try_lock_for(std::chrono::duration<Rep, Period> d) {
         return acquire(d);
@@ -181,7 +150,7 @@ private:
 /// default). The calling thread must hold the lock for wait and notify (RuntimeError otherwise).
 /// notify(n) wakes the n longest waiting threads, in order (std::condition_variable has only
 /// notify_one/notify_all, and no order).
-class Condition {
+class Condition : public aio::detail::Lockable<Condition>, public aio::detail::ConditionWaits<Condition> {
 public:
     Condition();
     explicit Condition(Lock& lock) noexcept : plain_(&lock) {}
@@ -198,42 +167,14 @@ public:
         acquire(true, where);
         return Held<Condition>(*this);
     }
-    void lock() { acquire(true); }
-    bool try_lock() { return acquire(false); }
-    void unlock() { release(); }
+    // lock(), try_lock(), unlock(): from Lockable; wait(), wait_for(), notify_all(): from
+    // ConditionWaits.
 
-    /// Python wait(): releases the lock, waits for a notify, re-acquires the lock.
-    void wait() { wait_impl(nullptr); }
-    /// Python wait(timeout): false if it timed out (the lock is re-acquired either way).
-    template <class Rep, class Period>
-    bool wait(std::chrono::duration<Rep, Period> timeout) {
-        const auto deadline = aio::detail::deadline_after(timeout);
-        return wait_impl(&deadline);
-    }
-    /// Python wait_for(predicate): waits until pred() is true; returns it.
-    template <class Pred>
-    bool wait_for(Pred pred) {
-        while (!pred()) wait_impl(nullptr);
-        return true;
-    }
-    /// Python wait_for(predicate, timeout): returns pred()'s last value.
-    template <class Pred, class Rep, class Period>
-    bool wait_for(Pred pred, std::chrono::duration<Rep, Period> timeout) {
-        const auto deadline = aio::detail::deadline_after(timeout);
-        bool r = pred();
-        while (!r) {
-            if (std::chrono::steady_clock::now() >= deadline) break;
-            wait_impl(&deadline);
-            r = pred();
-        }
-        return r;
-    }
     /// Python notify(n=1): wakes up to n waiters, longest waiting first.
     void notify(std::size_t n = 1);
-    /// Python notify_all().
-    void notify_all() { notify(static_cast<std::size_t>(-1)); }
 
 private:
+    friend class aio::detail::ConditionWaits<Condition>;
     struct Waiter {
         std::atomic<uint32_t> signaled{0};
         Waiter* prev = nullptr;
@@ -284,7 +225,7 @@ private:
 /// threading.Semaphore(value=1). std::counting_semaphore has no release beyond its compile-time
 /// maximum check and no timed acquire with Python's return convention; this one also has
 /// release(n).
-class Semaphore {
+class Semaphore : public aio::detail::Lockable<Semaphore> {
 public:
     /// Throws std::invalid_argument if value < 0 (Python: ValueError).
     explicit Semaphore(long value = 1);
@@ -294,24 +235,14 @@ public:
 
     /// Python acquire(blocking=True).
     bool acquire(bool blocking = true);
-    /// Python acquire(timeout=t).
-    template <class Rep, class Period>
-    bool acquire(std::chrono::duration<Rep, Period> timeout) {
-        const auto deadline = aio::detail::deadline_after(timeout);
-        return acquire_until(deadline);
-    }
+    using Lockable::acquire;  // Python acquire(timeout=t)
     /// Python release(n=1).
     virtual void release(long n = 1);
     [[nodiscard]] long value() const;
-    [[nodiscard]] Held<Semaphore> scoped() {
-        acquire();
-        return Held<Semaphore>(*this);
-    }
-    void lock() { acquire(); }
-    bool try_lock() { return acquire(false); }
-    void unlock() { release(); }
+    // scoped(), lock(), try_lock(), unlock(): from Lockable.
 
 protected:
+    friend class aio::detail::Lockable<Semaphore>;
     bool acquire_until(aio::detail::SteadyTime deadline);
     mutable std::mutex mu_;
     std::condition_variable cv_;
