@@ -14,6 +14,15 @@ ROUNDS=${1:-5}
 JOBS=${JOBS:-100000}
 SQRT_N=${SQRT_N:-50000000}
 PEERS=$(cd ../shared/peers && pwd)
+# The Boost.Asio peer is header-only and compiled into threads_micro when its header is there:
+# install it first (Debian's libboost-dev), as ../shared/peers/run.sh does for its own peers.
+if [ ! -e /usr/include/boost/asio/thread_pool.hpp ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "installing libboost-dev for the Boost.Asio peer" >&2
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libboost-dev >&2 ||
+    { $SUDO apt-get update -qq >&2 && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libboost-dev >&2; } ||
+    echo "libboost-dev could not be installed: the Boost.Asio row is left out" >&2
+fi
 if [ -z "${AIO_THREADS_MICRO:-}" ]; then
   cmake --preset release >/dev/null
   cmake --build --preset release --target aio_threads_micro >&2

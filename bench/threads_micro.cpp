@@ -28,10 +28,9 @@
 #include "aio/threads/bridge.hpp"
 #include "aio/threads/thread_pool.hpp"
 
-#if __has_include(<boost/asio/thread_pool.hpp>)
+#ifdef AIO_HAVE_ASIO  // set by bench/CMakeLists.txt when Boost.Asio's header is installed
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
-#define AIO_HAVE_ASIO 1
 #endif
 
 namespace {
