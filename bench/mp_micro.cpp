@@ -17,6 +17,9 @@
 //   sqrt_fork     the machine's ceiling for sqrt_mp, no pool: fork() cpu_count() children, each
 //                 sums its range and writes it to a pipe, waitpid them (all included)
 //   primes_fork   the same for primes_mp: fork() 2 children, child j counts chunks j, j+2, ...
+//   sqrt_pair     what two busy vCPUs give: half of E12's sum timed alone in this process, then
+//                 each half timed inside one of two forked children running at once; prints the
+//                 children's slowdown (N = 50,000,000)
 //   mp_balance    balance of the window policy: after 1,000 no-ops (so the pool queues deeply),
 //                 one task of 200 ms then 63 of 5 ms (busy loops) on Pool(2), all submitted at
 //                 once; the ideal is half the work, 257.5 ms (N ignored)
@@ -245,6 +248,25 @@ T fork_sum(int procs, Part part) {
     return sum;
 }
 
+Out sqrt_pair(size_t n) {
+    const auto t0 = Clock::now();
+    volatile double sink = sqrt_range(1, n / 2 + 1);
+    const double alone = since(t0);
+    (void)sink;
+    // Each child times its own half and writes the time back.
+    const auto t1 = Clock::now();
+    const double both = fork_sum<double>(2, [&](int k) {
+        const auto a = Clock::now();
+        volatile double v = k == 0 ? sqrt_range(1, n / 2 + 1) : sqrt_range(n / 2 + 1, n + 1);
+        (void)v;
+        return since(a);
+    });
+    Out o;
+    o.seconds = since(t1);
+    o.extra = fmt(" half_alone_ms=%.1f half_beside_ms=%.1f slowdown=%.3f", alone * 1e3, both / 2 * 1e3, both / 2 / alone);
+    return o;
+}
+
 Out sqrt_fork(size_t n) {
     const auto t0 = Clock::now();
     const int procs = aio::mp::cpu_count();
@@ -277,7 +299,7 @@ Out primes_fork(size_t n) {
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: aio_mp_micro mp_apply|mp_roundtrip|mp_map|mp_balance|sqrt_seq|sqrt_mp|sqrt_fork|primes_seq|primes_mp|primes_fork [N]\n");
+        std::fprintf(stderr, "usage: aio_mp_micro mp_apply|mp_roundtrip|mp_map|mp_balance|sqrt_pair|sqrt_seq|sqrt_mp|sqrt_fork|primes_seq|primes_mp|primes_fork [N]\n");
         return 2;
     }
     const std::string b = argv[1];
@@ -285,7 +307,7 @@ int main(int argc, char** argv) {
     if (b == "mp_apply" || b == "mp_map") n = 10'000;
     else if (b == "mp_balance") n = 1;
     else if (b == "mp_roundtrip") n = 2'000;
-    else if (b == "sqrt_seq" || b == "sqrt_mp" || b == "sqrt_fork") n = 50'000'000;
+    else if (b == "sqrt_seq" || b == "sqrt_mp" || b == "sqrt_fork" || b == "sqrt_pair") n = 50'000'000;
     else if (b == "primes_seq" || b == "primes_mp" || b == "primes_fork") n = 2'000'000;
     else {
         std::fprintf(stderr, "unknown benchmark %s\n", b.c_str());
@@ -304,6 +326,7 @@ int main(int argc, char** argv) {
     else if (b == "sqrt_seq") o = sqrt_seq(n);
     else if (b == "sqrt_mp") o = sqrt_mp(n);
     else if (b == "sqrt_fork") o = sqrt_fork(n);
+    else if (b == "sqrt_pair") o = sqrt_pair(n);
     else if (b == "primes_seq") o = primes_seq(n);
     else if (b == "primes_mp") o = primes_mp(n);
     else o = primes_fork(n);
