@@ -539,3 +539,79 @@ TEST(MpQueue, SimpleQueueBasics) {
     EXPECT_THROW(q.put("x"), aio::InvalidStateError);
     EXPECT_THROW((void)q.get(), aio::InvalidStateError);
 }
+
+// ---- JoinableQueue ---------------------------------------------------------------------------
+
+TEST(MpJoinableQueue, JoinWaitsForEveryTaskDone) {
+    aio::mp::JoinableQueue<int> q;
+    EXPECT_TRUE(q.join(0ms));  // nothing put: nothing to wait for
+    for (int i = 0; i < 3; ++i) q.put(i);
+    EXPECT_FALSE(q.join(0ms));
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(q.get(), i);
+    EXPECT_FALSE(q.join(0ms));  // got, but not done
+    q.task_done();
+    q.task_done();
+    EXPECT_FALSE(q.join(0ms));
+    q.task_done();
+    EXPECT_TRUE(q.join(0ms));
+    q.join();
+    EXPECT_THROW(q.task_done(), std::invalid_argument);
+}
+
+TEST(MpJoinableQueue, ConsumersInChildProcessesMarkTasksDone) {
+    aio::mp::JoinableQueue<int> q;
+    aio::mp::Value<int64_t> total(0);
+    auto consume = [&q, &total] {
+        for (;;) {
+            const int x = q.get(10s);
+            if (x < 0) {
+                q.task_done();
+                return;
+            }
+            {
+                auto held = total.get_lock().scoped();
+                total.value() += x;
+            }
+            q.task_done();
+        }
+    };
+    Process a(consume), b(consume);
+    a.start();
+    b.start();
+    for (int i = 1; i <= 500; ++i) q.put(i);
+    // join() returns only once both children have handled all 500: the sum is complete then.
+    q.join();
+    {
+        auto held = total.get_lock().scoped();
+        EXPECT_EQ(total.value(), 500 * 501 / 2);
+    }
+    q.put(-1);
+    q.put(-1);
+    q.join();
+    a.join();
+    b.join();
+    EXPECT_EQ(a.exitcode(), 0);
+    EXPECT_EQ(b.exitcode(), 0);
+}
+
+TEST(MpJoinableQueue, AFailedPutIsNotCounted) {
+    aio::mp::JoinableQueue<int> q(1);
+    q.put(1);
+    EXPECT_THROW(q.put_nowait(2), aio::threading::Full);
+    EXPECT_THROW(q.put(3, 1ms), aio::threading::Full);
+    EXPECT_EQ(q.get(), 1);
+    q.task_done();
+    EXPECT_TRUE(q.join(0ms));  // the two puts that failed left nothing to wait for
+    EXPECT_THROW(q.task_done(), std::invalid_argument);
+}
+
+TEST(MpJoinableQueue, ACopyIsTheSameQueue) {
+    aio::mp::JoinableQueue<std::string> q;
+    auto copy = q;
+    copy.put("x");
+    EXPECT_EQ(q.qsize(), 1u);
+    EXPECT_EQ(q.get(), "x");
+    EXPECT_FALSE(copy.join(0ms));
+    q.task_done();
+    EXPECT_TRUE(copy.join(0ms));
+}

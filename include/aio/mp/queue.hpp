@@ -1,4 +1,4 @@
-// aio::mp::Queue<T> / SimpleQueue<T> — multiprocessing.Queue: a FIFO shared by processes.
+// aio::mp::Queue<T> / SimpleQueue<T> / JoinableQueue<T> — multiprocessing.Queue: a FIFO shared by processes.
 //
 // Create it, then fork (Process, Pool): every process holding a copy of the handle puts and gets
 // on the same queue. The items live, encoded, in a ring buffer in shared memory (an anonymous
@@ -19,10 +19,13 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
 #include "aio/mp/serialize.hpp"
+#include "aio/mp/shared.hpp"
+#include "aio/mp/sync.hpp"
 #include "aio/threads/errors.hpp"
 
 namespace aio::mp {
@@ -136,6 +139,95 @@ public:
 
 private:
     Queue<T> q_;
+};
+
+/// multiprocessing.JoinableQueue(maxsize=0): a Queue whose consumers mark each item done, so that
+/// a producer can wait until every item put has been handled. The count of unfinished items
+/// lives in shared memory beside a process-shared Condition; copies, and forked children's
+/// copies, share it with the queue.
+///
+/// As in Python, a consumer that dies between get() and task_done() leaves its item unfinished
+/// for ever: join() then waits for ever. join(timeout) is the way out (Python has none).
+template <class T>
+class JoinableQueue {
+public:
+    explicit JoinableQueue(long maxsize = 0, size_t buffer_bytes = size_t{1} << 20)
+        : q_(maxsize, buffer_bytes), cond_(Lock()), unfinished_(0) {}
+
+    /// JoinableQueue.put(obj): as Queue::put; the item counts as unfinished from now on.
+    void put(const T& item) {
+        counted([&] { q_.put(item); });
+    }
+    /// put(obj, block=False) when `block` is false: throws aio::threading::Full if full.
+    void put(const T& item, bool block) {
+        counted([&] { q_.put(item, block); });
+    }
+    /// put(obj, timeout=t): throws aio::threading::Full if still full after `timeout`.
+    template <class Rep, class Period>
+    void put(const T& item, std::chrono::duration<Rep, Period> timeout) {
+        counted([&] { q_.put(item, timeout); });
+    }
+    /// put_nowait(obj).
+    void put_nowait(const T& item) { put(item, false); }
+
+    /// get() and its forms, as Queue's.
+    T get() { return q_.get(); }
+    T get(bool block) { return q_.get(block); }
+    template <class Rep, class Period>
+    T get(std::chrono::duration<Rep, Period> timeout) {
+        return q_.get(timeout);
+    }
+    T get_nowait() { return q_.get_nowait(); }
+
+    /// JoinableQueue.task_done(): a consumer has finished with an item it got. Throws
+    /// std::invalid_argument if called more times than items were put (Python: ValueError).
+    void task_done() {
+        auto held = cond_.scoped();
+        if (unfinished_.value() <= 0) throw std::invalid_argument("JoinableQueue.task_done() called too many times");
+        if (--unfinished_.value() == 0) cond_.notify_all();
+    }
+    /// JoinableQueue.join(): blocks until every item put has been marked task_done(), in any
+    /// process.
+    void join() {
+        auto held = cond_.scoped();
+        cond_.wait_for([&] { return unfinished_.value() == 0; });
+    }
+    /// join() with a timeout (Python has none): false if items are still unfinished.
+    template <class Rep, class Period>
+    bool join(std::chrono::duration<Rep, Period> timeout) {
+        auto held = cond_.scoped();
+        return cond_.wait_for([&] { return unfinished_.value() == 0; }, timeout);
+    }
+
+    [[nodiscard]] size_t qsize() const { return q_.qsize(); }
+    [[nodiscard]] bool empty() const { return q_.empty(); }
+    [[nodiscard]] bool full() const { return q_.full(); }
+    void close() noexcept { q_.close(); }
+    void join_thread() const noexcept {}
+    void cancel_join_thread() const noexcept {}
+
+private:
+    /// Counts the item before putting it, so that a consumer quick enough to get it and call
+    /// task_done() before the count went up cannot find the count at zero; takes the count back
+    /// if the put fails.
+    template <class Put>
+    void counted(Put&& put) {
+        {
+            auto held = cond_.scoped();
+            ++unfinished_.value();
+        }
+        try {
+            put();
+        } catch (...) {
+            auto held = cond_.scoped();
+            if (--unfinished_.value() == 0) cond_.notify_all();
+            throw;
+        }
+    }
+
+    Queue<T> q_;
+    Condition cond_;
+    Value<int64_t> unfinished_;  // guarded by cond_'s lock, not by its own
 };
 
 }  // namespace aio::mp
