@@ -132,6 +132,27 @@ TEST(ThreadingRLock, ReleaseByANonOwnerThrows) {
     r.release();
 }
 
+TEST(ThreadingRLock, MeetsTimedLockable) {
+    // std::unique_lock's timed forms need try_lock_for and try_lock_until (the second was missing).
+    RLock r;
+    {
+        std::unique_lock lk(r, std::defer_lock);
+        EXPECT_TRUE(lk.try_lock_until(std::chrono::steady_clock::now() + 1s));
+        EXPECT_EQ(r.recursion_depth(), 1u);
+        EXPECT_TRUE(r.try_lock_for(0ms));  // reentrant: the owner gets it again at once
+        EXPECT_EQ(r.recursion_depth(), 2u);
+        r.unlock();
+    }
+    EXPECT_EQ(r.recursion_depth(), 0u);
+    r.acquire();
+    std::thread t([&] {
+        EXPECT_FALSE(r.try_lock_until(std::chrono::steady_clock::now()));
+        EXPECT_FALSE(r.try_lock_for(0ms));
+    });
+    t.join();
+    r.release();
+}
+
 // --- Condition -----------------------------------------------------------------------------------
 
 TEST(ThreadingCondition, NotifyNWakesTheNLongestWaitingInOrder) {

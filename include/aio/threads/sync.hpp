@@ -93,7 +93,7 @@ private:
 
 /// threading.RLock: reentrant; the owner must release as many times as it acquired. Releasing
 /// from another thread throws RuntimeError (std::recursive_mutex makes that undefined).
-class RLock : public aio::detail::Lockable<RLock> {
+class RLock : public aio::detail::TimedLockable<RLock> {
 public:
     explicit RLock(std::string name = {}) : lock_(std::move(name)) {}
     RLock(const RLock&) = delete;
@@ -126,11 +126,7 @@ public:
         return Held<RLock>(*this);
     }
     [[nodiscard]] const std::string& name() const noexcept { return lock_.name(); }
-    // lock(), try_lock(), unlock(): from Lockable.
-    template <class Rep, class Period>
-    bool try_lock_for(std::chrono::duration<Rep, Period> d) {
-        return acquire(d);
-    }
+    // lock(), try_lock(), unlock(), try_lock_for(), try_lock_until(): from TimedLockable.
 
 private:
     friend class Condition;
