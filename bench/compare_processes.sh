@@ -92,6 +92,8 @@ for ((i = 1; i <= ROUNDS; i++)); do
   run py_mp_roundtrip "$PY" "$PEER" roundtrip --n "$RT_N"
   run aio_mp_map "$A" mp_map "$MAP_N"
   run py_mp_map "$PY" "$PEER" map --n "$MAP_N"
+  run aio_mp_balance "$A" mp_balance
+  run py_mp_balance "$PY" "$PEER" balance
   run aio_sqrt_seq "$A" sqrt_seq "$SQRT_N"
   run aio_sqrt_mp "$A" sqrt_mp "$SQRT_N"
   run aio_sqrt_fork "$A" sqrt_fork "$SQRT_N"
@@ -135,6 +137,8 @@ a=$(m aio_mp_roundtrip.p99_ns); p=$(m py_mp_roundtrip.p99_ns)
 echo "| mp_roundtrip: p99 | $(ns_us $a) | $(ns_us $p) | $(ratio $a $p) | |"
 a=$(m aio_mp_map); p=$(m py_mp_map)
 echo "| mp_map: Pool(2).map(x*x, $MAP_N items), default chunksize | $(ms $a) ($(us $a $MAP_N)/item) | $(ms $p) ($(us $p $MAP_N)/item) | $(ratio $a $p) | $(oth aio_mp_map py_mp_map) |"
+a=$(m aio_mp_balance); p=$(m py_mp_balance)
+echo "| mp_balance: Pool(2), after 1000 no-ops, 1 × 200 ms + 63 × 5 ms busy tasks at once (ideal 257.5 ms) | $(ms $a) | $(ms $p) | $(ratio $a $p) | $(oth aio_mp_balance py_mp_balance) |"
 as=$(m aio_sqrt_seq); am=$(m aio_sqrt_mp); ps=$(m py_sqrt_seq); pm=$(m py_sqrt_mp)
 echo "| E12 sum of sqrt(i), 1..$SQRT_N, one process | $(sec $as) | $(sec $ps) | $(ratio $as $ps) | $(oth aio_sqrt_seq py_sqrt_seq) |"
 echo "| E12 the same over Pool($CORES), start-up included | $(sec $am) | $(sec $pm) | $(ratio $am $pm) | $(oth aio_sqrt_mp py_sqrt_mp) |"
@@ -151,5 +155,5 @@ echo "| E21 primes_seq / primes_mp | $(speedup $bs $bm) | $(speedup $qs $qm) | �
 echo
 echo "other cpu: CPU taken by other work on the box while the row's runs ran (machine-wide busy ticks minus this script's children's, over the runs' wall time), in % of one core; 10 ms ticks make it rough on the short rows. Where it is high, above all in the speed-ups, the figures are not to be trusted."
 echo
-echo "Spreads (min..max seconds): $(for k in aio_mp_apply py_mp_apply aio_mp_map py_mp_map aio_sqrt_seq aio_sqrt_mp aio_sqrt_fork py_sqrt_mp aio_primes_seq aio_primes_mp aio_primes_fork py_primes_mp; do printf '%s %s; ' "$k" "$(echo "${R[$k]}" | spread)"; done)"
+echo "Spreads (min..max seconds): $(for k in aio_mp_apply py_mp_apply aio_mp_map py_mp_map aio_mp_balance py_mp_balance aio_sqrt_seq aio_sqrt_mp aio_sqrt_fork py_sqrt_mp aio_primes_seq aio_primes_mp aio_primes_fork py_primes_mp; do printf '%s %s; ' "$k" "$(echo "${R[$k]}" | spread)"; done)"
 echo "Results: sqrt $(echo "${RES[aio_sqrt_seq]:-?}") (aiocpp) / $(echo "${RES[py_sqrt_seq]:-?}") (Python); primes ${RES[aio_primes_seq]:-?} / ${RES[py_primes_seq]:-?}."

@@ -1,6 +1,6 @@
 """Python peers of bench/mp_micro.cpp that ../shared/peers/py/micro.py does not have.
 
-usage: /usr/bin/python3 bench/py_mp_peer.py map|roundtrip [--n N]
+usage: /usr/bin/python3 bench/py_mp_peer.py map|roundtrip|balance [--n N]
 
 Prints one line in micro.py's format, seconds= last:
     bench=NAME loop=- n=N ... seconds=S
@@ -8,12 +8,14 @@ Prints one line in micro.py's format, seconds= last:
              with the default chunksize (N=10000); times the map only
   roundtrip  multiprocessing.Pool(2), warmed: N times apply_async(noop).get(), one at a time
              (N=2000); prints the median and p99 round trip in ns and the total seconds
+  balance    multiprocessing.Pool(2), after 1,000 no-ops: one task busy for 200 ms, then 63 busy
+             for 5 ms, all submitted at once (N ignored); the ideal is 257.5 ms
 """
 import argparse
 import multiprocessing
 import time
 
-DEFAULT_N = {"map": 10_000, "roundtrip": 2_000}
+DEFAULT_N = {"map": 10_000, "roundtrip": 2_000, "balance": 1}
 
 
 def noop():
@@ -22,6 +24,12 @@ def noop():
 
 def square(x):
     return x * x
+
+
+def spin_for(us):
+    end = time.perf_counter() + us / 1e6
+    while time.perf_counter() < end:
+        pass
 
 
 def bench_map(n):
@@ -50,7 +58,20 @@ def bench_roundtrip(n):
     return dt, f"median_ns={at(0.5)} p99_ns={at(0.99)} min_ns={ns[0]} max_ns={ns[-1]}"
 
 
-BENCH = {"map": bench_map, "roundtrip": bench_roundtrip}
+def bench_balance(_n):
+    with multiprocessing.Pool(2) as pool:
+        for r in [pool.apply_async(noop) for _ in range(1000)]:
+            r.get()
+        t0 = time.perf_counter()
+        rs = [pool.apply_async(spin_for, (200_000,))]
+        rs += [pool.apply_async(spin_for, (5_000,)) for _ in range(63)]
+        for r in rs:
+            r.get()
+        dt = time.perf_counter() - t0
+    return dt, f"ideal_seconds=0.2575 ratio_to_ideal={dt / 0.2575:.3f}"
+
+
+BENCH = {"map": bench_map, "roundtrip": bench_roundtrip, "balance": bench_balance}
 
 
 def main():
