@@ -31,6 +31,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -247,12 +248,21 @@ void after_fork_in_child(const std::string& name) noexcept {
 }
 
 void watch_lifeline(int fd) {
-    std::thread([fd] {
+    // Returns only once the thread runs: this process may fork next (a child starting children
+    // of its own), and a fork while the thread is still being set up copies the thread library's
+    // (or a sanitizer's) half-held locks into the grandchild, which then hangs creating its own
+    // watcher and outlives us. Seen under ASan: 40% of runs of ChildDiesWhenParentIsKilled.
+    // Shared, not on this stack: the thread may still be in notify_one() after the wait returns.
+    auto running = std::make_shared<std::atomic<bool>>(false);
+    std::thread([fd, running] {
+        running->store(true, std::memory_order_release);
+        running->notify_one();
         char c;
         while (::read(fd, &c, 1) < 0 && errno == EINTR) {
         }
         ::kill(::getpid(), SIGKILL);
     }).detach();
+    running->wait(false, std::memory_order_acquire);
 }
 
 [[noreturn]] void child_exit(int code) noexcept {
