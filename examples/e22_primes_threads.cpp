@@ -23,11 +23,7 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-using aio_demo::primes::count_primes;
-using aio_demo::primes::grouped;
-using aio_demo::primes::kEnd;
-using aio_demo::primes::kFirst;
-using aio_demo::primes::kMiddle;
+using namespace aio_demo::primes;  // count_primes, grouped, kFirst, kMiddle, kEnd
 
 constexpr int kLow[] = {kFirst, kMiddle}, kHigh[] = {kMiddle, kEnd};  // half k is [kLow[k], kHigh[k])
 
