@@ -211,7 +211,13 @@ struct PoolCore::Impl {
     bool terminating = false;  // guarded by mu
     bool wake_pending = false;  // guarded by mu
     std::exception_ptr broken;  // guarded by mu
-    std::vector<pid_t> pids;    // guarded by mu
+    // The workers not yet reaped, guarded by mu. A pidfd here stays open while it is listed, so
+    // terminate() can signal through it from any thread without racing the handler's reaping.
+    struct Live {
+        pid_t pid;
+        int pidfd;
+    };
+    std::vector<Live> live;  // guarded by mu
     uint64_t next_id = 1;       // guarded by mu
 
     int epfd = -1;
@@ -283,7 +289,7 @@ struct PoolCore::Impl {
         pev.data.u64 = reinterpret_cast<uintptr_t>(&ref) | 1;
         if (ref.pidfd >= 0) ::epoll_ctl(epfd, EPOLL_CTL_ADD, ref.pidfd, &pev);
         std::lock_guard lk(mu);
-        pids.push_back(pid);
+        live.push_back({pid, ref.pidfd});
     }
 
     void update_out_interest(Worker& w) {
@@ -451,7 +457,17 @@ struct PoolCore::Impl {
         int status = 0;
         while (::waitpid(w.pid, &status, 0) < 0 && errno == EINTR) {
         }
-        if (!w.inflight.empty()) {
+        bool is_terminating;
+        {
+            std::lock_guard lk(mu);
+            is_terminating = terminating;
+        }
+        if (!w.inflight.empty() && is_terminating) {
+            // terminate() may have signalled the worker before this thread saw the request.
+            const auto e = terminated_error();
+            for (auto& t : w.inflight) t.sink->fail(e);
+            w.inflight.clear();
+        } else if (!w.inflight.empty()) {
             std::string why = "worker " + std::to_string(w.index) + " (pid " + std::to_string(w.pid) + ") " + describe_status(status);
             if (opt.executor) {
                 break_pool(std::make_exception_ptr(BrokenProcessPool(
@@ -470,17 +486,21 @@ struct PoolCore::Impl {
                 }
             }
         }
+        {
+            std::lock_guard lk(mu);
+            std::erase_if(live, [&](const Live& l) { return l.pid == w.pid; });
+        }
         ::epoll_ctl(epfd, EPOLL_CTL_DEL, w.sock, nullptr);
         if (w.pidfd >= 0) {
             ::epoll_ctl(epfd, EPOLL_CTL_DEL, w.pidfd, nullptr);
             ::close(w.pidfd);
         }
         ::close(w.sock);
-        {
-            std::lock_guard lk(mu);
-            std::erase(pids, w.pid);
-        }
         workers.remove_if([&](const Worker& x) { return &x == &w; });
+    }
+
+    [[nodiscard]] std::exception_ptr terminated_error() const {
+        return std::make_exception_ptr(ProcessError(std::string(opt.kind) + " was terminated before this task finished"));
     }
 
     [[nodiscard]] bool all_idle() const {
@@ -514,7 +534,7 @@ struct PoolCore::Impl {
                 has_pending = !pending.empty();
             }
             if (is_terminating && !killed) {
-                auto e = std::make_exception_ptr(ProcessError(std::string(opt.kind) + " was terminated before this task finished"));
+                const auto e = terminated_error();
                 std::deque<Task> drop;
                 {
                     std::lock_guard lk(mu);
@@ -649,7 +669,14 @@ void PoolCore::terminate() noexcept {
     {
         std::lock_guard lk(impl_->mu);
         impl_->closed = true;
-        impl_->terminating = true;
+        if (!impl_->terminating) {
+            impl_->terminating = true;
+            // Signalled from here, not only by the handler thread once it wakes: the workers then
+            // die while it wakes. On the 2-vCPU test VM that wake-up was a median 0.2 ms of
+            // ~Pool's 0.5 ms. The handler signals again when it sees the request (harmless).
+            for (const auto& l : impl_->live)
+                if (l.pidfd >= 0) ::syscall(SYS_pidfd_send_signal, l.pidfd, SIGTERM, nullptr, 0);
+        }
     }
     impl_->wake();
 }
@@ -684,7 +711,10 @@ bool PoolCore::closed() const noexcept {
 
 std::vector<pid_t> PoolCore::worker_pids() const {
     std::lock_guard lk(impl_->mu);
-    return impl_->pids;
+    std::vector<pid_t> out;
+    out.reserve(impl_->live.size());
+    for (const auto& l : impl_->live) out.push_back(l.pid);
+    return out;
 }
 
 }  // namespace aio::mp::detail
