@@ -509,19 +509,35 @@ struct PoolCore::Impl {
         return true;
     }
 
-    void run() {
+    /// Forks the first workers; on failure kills and reaps the ones already started, then throws.
+    void spawn_initial_workers() {
         try {
-            for (int i = 0; i < opt.processes; ++i) spawn_worker();
+            while (static_cast<int>(workers.size()) < opt.processes) spawn_worker();
         } catch (...) {
-            started.set_exception(std::current_exception());
             for (auto& w : workers) ::syscall(SYS_pidfd_send_signal, w.pidfd, SIGKILL, nullptr, 0);
             for (auto& w : workers) {
                 int st;
                 ::waitpid(w.pid, &st, 0);
+                if (w.pidfd >= 0) ::close(w.pidfd);
+                ::close(w.sock);
             }
-            return;
+            workers.clear();
+            std::lock_guard lk(mu);
+            live.clear();
+            throw;
         }
-        started.set_value();
+    }
+
+    void run() {
+        if (workers.empty()) {
+            try {
+                spawn_initial_workers();
+            } catch (...) {
+                started.set_exception(std::current_exception());
+                return;
+            }
+            started.set_value();
+        }
         bool killed = false;
         std::chrono::steady_clock::time_point kill_deadline{};
         for (;;) {
@@ -624,6 +640,29 @@ PoolCore::PoolCore(Options o) : impl_(std::make_unique<Impl>(std::move(o))) {
     ev.events = EPOLLIN;
     ev.data.u64 = 0;
     ::epoll_ctl(m.epfd, EPOLL_CTL_ADD, m.evfd, &ev);
+    // A worker is killed when the thread that forked it ends (PR_SET_PDEATHSIG), so it must be
+    // forked by a thread that lives as long as the pool. The main thread does (its end is the
+    // process's), and forking there, before the handler thread exists, is cheaper and, in a
+    // program with no other threads, free of the fork-with-threads hazard. Any other thread may
+    // end first: the handler thread forks for it. The handler forks every replacement.
+    if (::gettid() == ::getpid()) {
+        try {
+            m.spawn_initial_workers();
+            m.handler = std::thread([&m] { m.run(); });
+        } catch (...) {  // the handler thread could not start: undo the forks
+            for (auto& w : m.workers) ::syscall(SYS_pidfd_send_signal, w.pidfd, SIGKILL, nullptr, 0);
+            for (auto& w : m.workers) {
+                int st;
+                ::waitpid(w.pid, &st, 0);
+                if (w.pidfd >= 0) ::close(w.pidfd);
+                ::close(w.sock);
+            }
+            ::close(m.epfd);
+            ::close(m.evfd);
+            throw;
+        }
+        return;
+    }
     auto ready = m.started.get_future();
     m.handler = std::thread([&m] { m.run(); });
     try {

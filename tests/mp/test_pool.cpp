@@ -1,15 +1,20 @@
 // aio::mp::Pool and aio::ProcessPoolExecutor: results, errors, the failure modes Python's pool
 // hangs on (a dead worker, a failing initializer), and the async bridge.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <atomic>
 #include <set>
 #include <stdexcept>
+#include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "aio/aio.hpp"
@@ -179,6 +184,50 @@ TEST(MpPool, AKilledWorkerFailsItsTaskAndIsReplaced) {
     auto pids = pool.worker_pids();
     EXPECT_EQ(pids.size(), 2u);
     EXPECT_EQ(std::find(pids.begin(), pids.end(), worker), pids.end());
+}
+
+// A worker dies with the thread that forked it (PR_SET_PDEATHSIG). The main thread forks the first
+// workers itself; any other thread must leave that to the pool's own thread, or its pool would lose
+// every worker the moment the thread that made it ends.
+TEST(MpPool, OutlivesTheThreadThatMadeIt) {
+    std::unique_ptr<aio::mp::Pool> pool;
+    pid_t tid = 0;
+    std::thread maker([&] {
+        tid = static_cast<pid_t>(::gettid());
+        pool = std::make_unique<aio::mp::Pool>(2);
+    });
+    maker.join();
+    // join() returns before the kernel has sent the parent-death signals; a pidfd of the thread
+    // (PIDFD_THREAD, Linux 6.9) reports the thread's exit only after they are sent.
+    // ESRCH: the thread is already gone, signals sent. EINVAL (an older kernel): no such wait.
+    const int tfd = static_cast<int>(::syscall(SYS_pidfd_open, tid, 0x80 /* PIDFD_THREAD */));
+    if (tfd >= 0) {
+        pollfd p{tfd, POLLIN, 0};
+        EXPECT_EQ(::poll(&p, 1, 10'000), 1);
+        ::close(tfd);
+    }
+    const auto before = pool->worker_pids();
+    ASSERT_EQ(before.size(), 2u);
+    std::vector<aio::mp::AsyncResult<int>> rs;
+    for (int i = 0; i < 20; ++i) rs.push_back(pool->apply_async(square, i));
+    for (int i = 0; i < 20; ++i) EXPECT_EQ(rs[static_cast<size_t>(i)].get(30s), i * i);
+    EXPECT_EQ(pool->worker_pids(), before);
+    // A SIGKILL sent is not yet a worker dead: look for it pending too.
+    for (pid_t w : before) {
+        std::ifstream status("/proc/" + std::to_string(w) + "/status");
+        ASSERT_TRUE(status) << "worker " << w << " is gone";
+        std::string line;
+        while (std::getline(status, line)) {
+            if (line.starts_with("State:")) {
+                EXPECT_EQ(line.find('Z'), std::string::npos) << "worker " << w << ": " << line;
+            }
+            if (line.starts_with("SigPnd:") || line.starts_with("ShdPnd:")) {
+                EXPECT_EQ(std::stoull(line.substr(7), nullptr, 16) & (1ull << (SIGKILL - 1)), 0u) << "worker " << w << ": " << line;
+            }
+        }
+    }
+    pool.reset();
+    EXPECT_TRUE(no_children_left());
 }
 
 TEST(MpPool, TasksQueuedBehindAKilledWorkersTaskRunElsewhere) {
