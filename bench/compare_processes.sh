@@ -10,6 +10,7 @@
 #   APPLY_N=N  (default 10000)          mp_apply tasks
 #   RT_N=N     (default 2000)           mp_roundtrip round trips
 #   MAP_N=N    (default 10000)          mp_map items
+#   MID_N=N    (default 1000)           mp_mid tasks of 1 ms
 #   SQRT_N=N   (default 50000000)       E12's sum of sqrt(i), i = 1..N
 #   PRIMES_N=N (default 2000000)        E21's primes below N
 #   WAIT_QUIET=S (default 0: off)       before each round, wait up to S seconds until the box is
@@ -23,6 +24,7 @@ ROUNDS=${1:-5}
 APPLY_N=${APPLY_N:-10000}
 RT_N=${RT_N:-2000}
 MAP_N=${MAP_N:-10000}
+MID_N=${MID_N:-1000}
 SQRT_N=${SQRT_N:-50000000}
 PRIMES_N=${PRIMES_N:-2000000}
 PEERS=$(cd ../shared/peers && pwd)
@@ -94,6 +96,8 @@ for ((i = 1; i <= ROUNDS; i++)); do
   run py_mp_map "$PY" "$PEER" map --n "$MAP_N"
   run aio_mp_balance "$A" mp_balance
   run py_mp_balance "$PY" "$PEER" balance
+  run aio_mp_mid "$A" mp_mid "$MID_N"
+  run py_mp_mid "$PY" "$PEER" mid --n "$MID_N"
   run aio_sqrt_seq "$A" sqrt_seq "$SQRT_N"
   run aio_sqrt_mp "$A" sqrt_mp "$SQRT_N"
   run aio_sqrt_fork "$A" sqrt_fork "$SQRT_N"
@@ -123,7 +127,7 @@ ms() { awk -v s="$1" 'BEGIN {printf "%.2f ms", s * 1000}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1fx", b / a}'; }
 other() { awk -v t="${OTHER_T[$1]:-0}" -v w="${OTHER_W[$1]:-0}" -v hz="$HZ" 'BEGIN {x = w > 0 ? t / hz / (w / 1e9) * 100 : 0; printf "%.0f%%", (x < 0 ? 0 : x)}'; }
 oth() { echo "$(other $1) / $(other $2)"; }
-speedup() { awk -v s="$1" -v t="$2" 'BEGIN {printf "%.2fx", s / t}'; }
+speedup() { awk -v s="$1" -v t="$2" 'BEGIN {printf "%.3fx", s / t}'; }
 
 echo "## aiocpp processes vs Python multiprocessing — medians of $ROUNDS interleaved runs, $(date -u +%F\ %H:%M) UTC, $CORES cores, load $LOAD0 at start, $(cut -d' ' -f1-3 /proc/loadavg) at end"
 echo
@@ -139,6 +143,8 @@ a=$(m aio_mp_map); p=$(m py_mp_map)
 echo "| mp_map: Pool(2).map(x*x, $MAP_N items), default chunksize | $(ms $a) ($(us $a $MAP_N)/item) | $(ms $p) ($(us $p $MAP_N)/item) | $(ratio $a $p) | $(oth aio_mp_map py_mp_map) |"
 a=$(m aio_mp_balance); p=$(m py_mp_balance)
 echo "| mp_balance: Pool(2), after 1000 no-ops, 1 × 200 ms + 63 × 5 ms busy tasks at once (ideal 257.5 ms) | $(ms $a) | $(ms $p) | $(ratio $a $p) | $(oth aio_mp_balance py_mp_balance) |"
+a=$(m aio_mp_mid); p=$(m py_mp_mid)
+echo "| mp_mid: Pool(2), $MID_N tasks busy for 1 ms, at once (ideal $(ms $(awk -v n="$MID_N" 'BEGIN {print n / 2000}'))) | $(ms $a) | $(ms $p) | $(ratio $a $p) | $(oth aio_mp_mid py_mp_mid) |"
 as=$(m aio_sqrt_seq); am=$(m aio_sqrt_mp); ps=$(m py_sqrt_seq); pm=$(m py_sqrt_mp)
 echo "| E12 sum of sqrt(i), 1..$SQRT_N, one process | $(sec $as) | $(sec $ps) | $(ratio $as $ps) | $(oth aio_sqrt_seq py_sqrt_seq) |"
 echo "| E12 the same over Pool($CORES), start-up included | $(sec $am) | $(sec $pm) | $(ratio $am $pm) | $(oth aio_sqrt_mp py_sqrt_mp) |"
@@ -155,5 +161,5 @@ echo "| E21 primes_seq / primes_mp | $(speedup $bs $bm) | $(speedup $qs $qm) | �
 echo
 echo "other cpu: CPU taken by other work on the box while the row's runs ran (machine-wide busy ticks minus this script's children's, over the runs' wall time), in % of one core; 10 ms ticks make it rough on the short rows. Where it is high, above all in the speed-ups, the figures are not to be trusted."
 echo
-echo "Spreads (min..max seconds): $(for k in aio_mp_apply py_mp_apply aio_mp_map py_mp_map aio_mp_balance py_mp_balance aio_sqrt_seq aio_sqrt_mp aio_sqrt_fork py_sqrt_mp aio_primes_seq aio_primes_mp aio_primes_fork py_primes_mp; do printf '%s %s; ' "$k" "$(echo "${R[$k]}" | spread)"; done)"
+echo "Spreads (min..max seconds): $(for k in aio_mp_apply py_mp_apply aio_mp_map py_mp_map aio_mp_balance py_mp_balance aio_mp_mid py_mp_mid aio_sqrt_seq aio_sqrt_mp aio_sqrt_fork py_sqrt_mp aio_primes_seq aio_primes_mp aio_primes_fork py_primes_mp; do printf '%s %s; ' "$k" "$(echo "${R[$k]}" | spread)"; done)"
 echo "Results: sqrt $(echo "${RES[aio_sqrt_seq]:-?}") (aiocpp) / $(echo "${RES[py_sqrt_seq]:-?}") (Python); primes ${RES[aio_primes_seq]:-?} / ${RES[py_primes_seq]:-?}."

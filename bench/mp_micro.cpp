@@ -23,6 +23,12 @@
 //   mp_balance    balance of the window policy: after 1,000 no-ops (so the pool queues deeply),
 //                 one task of 200 ms then 63 of 5 ms (busy loops) on Pool(2), all submitted at
 //                 once; the ideal is half the work, 257.5 ms (N ignored)
+//   mp_mid        tasks of a few milliseconds, where the round trip between two tasks shows: N
+//                 tasks busy for 1 ms each on Pool(2), warmed, all submitted at once; the ideal is
+//                 N/2 ms (N = 1,000); peer: bench/py_mp_peer.py mid
+//   pool_cost     the pool's fixed cost, N rounds (N = 30): making Pool(2) and running two no-op
+//                 tasks, then destroying it, beside two bare fork() + _exit + waitpid; prints the
+//                 medians and the largest of each (seconds= is the median start + stop)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -89,7 +95,7 @@ struct Out {
 };
 
 std::string fmt(const char* f, auto... v) {
-    char buf[160];
+    char buf[256];
     std::snprintf(buf, sizeof buf, f, v...);
     return buf;
 }
@@ -295,17 +301,71 @@ Out primes_fork(size_t n) {
     return o;
 }
 
+Out mp_mid(size_t n) {
+    aio::mp::Pool pool(2);
+    pool.apply(noop);
+    const auto t0 = Clock::now();
+    std::vector<aio::mp::AsyncResult<void>> rs;
+    rs.reserve(n);
+    for (size_t i = 0; i < n; ++i) rs.push_back(pool.apply_async(spin_for, int64_t{1'000}));
+    for (auto& r : rs) r.get();
+    Out o;
+    o.seconds = since(t0);
+    const double ideal = static_cast<double>(n) * 1e-3 / 2;
+    o.extra = fmt(" ideal_seconds=%.4f ratio_to_ideal=%.3f", ideal, o.seconds / ideal);
+    return o;
+}
+
+double median_of(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+double max_of(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
+
+Out pool_cost(size_t n) {
+    std::vector<double> start, stop, bare;
+    for (size_t i = 0; i < n; ++i) {
+        const auto t0 = Clock::now();
+        Clock::time_point t1;
+        {
+            aio::mp::Pool pool(2);
+            auto a = pool.apply_async(noop);
+            auto b = pool.apply_async(noop);
+            a.get();
+            b.get();
+            t1 = Clock::now();
+        }
+        stop.push_back(since(t1));
+        start.push_back(std::chrono::duration<double>(t1 - t0).count());
+        const auto f0 = Clock::now();
+        pid_t kids[2];
+        for (auto& k : kids)
+            if ((k = ::fork()) == 0) ::_exit(0);
+        for (auto k : kids) ::waitpid(k, nullptr, 0);
+        bare.push_back(since(f0));
+    }
+    Out o;
+    o.seconds = median_of(start) + median_of(stop);
+    o.extra = fmt(" start_ms=%.3f start_max_ms=%.3f stop_ms=%.3f stop_max_ms=%.3f bare_2fork_ms=%.3f bare_max_ms=%.3f",
+                  median_of(start) * 1e3, max_of(start) * 1e3, median_of(stop) * 1e3, max_of(stop) * 1e3,
+                  median_of(bare) * 1e3, max_of(bare) * 1e3);
+    return o;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: aio_mp_micro mp_apply|mp_roundtrip|mp_map|mp_balance|sqrt_pair|sqrt_seq|sqrt_mp|sqrt_fork|primes_seq|primes_mp|primes_fork [N]\n");
+        std::fprintf(stderr, "usage: aio_mp_micro mp_apply|mp_roundtrip|mp_map|mp_balance|mp_mid|pool_cost|sqrt_pair|sqrt_seq|sqrt_mp|sqrt_fork|primes_seq|primes_mp|primes_fork [N]\n");
         return 2;
     }
     const std::string b = argv[1];
     size_t n = 0;
     if (b == "mp_apply" || b == "mp_map") n = 10'000;
     else if (b == "mp_balance") n = 1;
+    else if (b == "pool_cost") n = 30;
+    else if (b == "mp_mid") n = 1'000;
     else if (b == "mp_roundtrip") n = 2'000;
     else if (b == "sqrt_seq" || b == "sqrt_mp" || b == "sqrt_fork" || b == "sqrt_pair") n = 50'000'000;
     else if (b == "primes_seq" || b == "primes_mp" || b == "primes_fork") n = 2'000'000;
@@ -321,6 +381,8 @@ int main(int argc, char** argv) {
     Out o;
     if (b == "mp_apply") o = mp_apply(n);
     else if (b == "mp_balance") o = mp_balance(n);
+    else if (b == "pool_cost") o = pool_cost(n);
+    else if (b == "mp_mid") o = mp_mid(n);
     else if (b == "mp_roundtrip") o = mp_roundtrip(n);
     else if (b == "mp_map") o = mp_map(n);
     else if (b == "sqrt_seq") o = sqrt_seq(n);

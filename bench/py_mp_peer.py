@@ -1,6 +1,6 @@
 """Python peers of bench/mp_micro.cpp that ../shared/peers/py/micro.py does not have.
 
-usage: /usr/bin/python3 bench/py_mp_peer.py map|roundtrip|balance [--n N]
+usage: /usr/bin/python3 bench/py_mp_peer.py map|roundtrip|balance|mid [--n N]
 
 Prints one line in micro.py's format, seconds= last:
     bench=NAME loop=- n=N ... seconds=S
@@ -10,12 +10,14 @@ Prints one line in micro.py's format, seconds= last:
              (N=2000); prints the median and p99 round trip in ns and the total seconds
   balance    multiprocessing.Pool(2), after 1,000 no-ops: one task busy for 200 ms, then 63 busy
              for 5 ms, all submitted at once (N ignored); the ideal is 257.5 ms
+  mid        multiprocessing.Pool(2), warmed: N tasks busy for 1 ms each, all submitted at once
+             (N=1000); the ideal is N/2 ms
 """
 import argparse
 import multiprocessing
 import time
 
-DEFAULT_N = {"map": 10_000, "roundtrip": 2_000, "balance": 1}
+DEFAULT_N = {"map": 10_000, "roundtrip": 2_000, "balance": 1, "mid": 1_000}
 
 
 def noop():
@@ -71,7 +73,18 @@ def bench_balance(_n):
     return dt, f"ideal_seconds=0.2575 ratio_to_ideal={dt / 0.2575:.3f}"
 
 
-BENCH = {"map": bench_map, "roundtrip": bench_roundtrip, "balance": bench_balance}
+def bench_mid(n):
+    with multiprocessing.Pool(2) as pool:
+        pool.apply(noop)
+        t0 = time.perf_counter()
+        for r in [pool.apply_async(spin_for, (1_000,)) for _ in range(n)]:
+            r.get()
+        dt = time.perf_counter() - t0
+    ideal = n * 1e-3 / 2
+    return dt, f"ideal_seconds={ideal:.4f} ratio_to_ideal={dt / ideal:.3f}"
+
+
+BENCH = {"map": bench_map, "roundtrip": bench_roundtrip, "balance": bench_balance, "mid": bench_mid}
 
 
 def main():

@@ -13,7 +13,12 @@
 //   What was measured before a pause says nothing about the next burst: without this, a burst of
 //   long tasks after many short ones would go out 64 to a worker at once;
 // - a worker whose running task has taken longer than the budget gets nothing more until it
-//   finishes, whatever the window says.
+//   finishes, whatever the window says;
+// - tasks past the budget but under kPrefetchBelow keep one task queued behind the running one
+//   (the rule above means it is sent only as the running one starts). Otherwise each such task
+//   would wait for its round trip, result to the parent and task back: ~0.1 ms on the 2-vCPU
+//   test VM, which cost 1,000 tasks of 1 ms on Pool(2) 5% over the ideal and 200 of 5 ms 3%
+//   (2.6% and 0.9% with it). Longer tasks go one at a time, as in Python.
 #pragma once
 
 #include <algorithm>
@@ -27,6 +32,7 @@ public:
     using clock = std::chrono::steady_clock;
     static constexpr size_t kMaxWindow = 64;
     static constexpr std::chrono::nanoseconds kBudget = std::chrono::milliseconds(1);
+    static constexpr std::chrono::nanoseconds kPrefetchBelow = std::chrono::milliseconds(10);
 
     /// One worker's own window.
     struct Worker {
@@ -61,7 +67,8 @@ public:
     [[nodiscard]] size_t target() const noexcept {
         if (!known_) return 1;
         if (avg_ <= clock::duration::zero()) return kMaxWindow;
-        return std::min<size_t>(kMaxWindow, 1 + static_cast<size_t>(kBudget / avg_));
+        const size_t t = std::min<size_t>(kMaxWindow, 1 + static_cast<size_t>(kBudget / avg_));
+        return t == 1 && avg_ < kPrefetchBelow ? 2 : t;
     }
 
     [[nodiscard]] clock::duration average() const noexcept { return avg_; }

@@ -13,7 +13,9 @@
 // place. A failing initializer breaks the pool (every task then fails with
 // ProcessError) instead of respawning workers forever as Python does.
 //
-// Workers are forked by the pool's own handler thread; a worker is killed if the parent dies.
+// A pool made on the main thread forks its first workers there, before its handler thread starts;
+// otherwise, and for every replacement, the handler thread forks. A worker is killed if the parent
+// dies.
 // As with every fork, a lock held by another thread of the parent at that moment stays locked in
 // the worker: a task should not touch state that the parent's other threads lock.
 #pragma once
