@@ -1,13 +1,16 @@
 // The process pool's engine, shared by Pool and ProcessPoolExecutor. See aio/mp/pool.hpp.
 //
-// One handler thread owns everything about the workers: it forks them, writes their tasks,
-// reads their results, watches their pidfds and replaces the dead. Submitting threads only
-// append to `pending` under the mutex and, if the handler is not already being woken, poke an
-// eventfd — so a burst of submits costs one wake-up, not one per task.
+// One handler thread owns everything about the workers: it forks them (but the main thread
+// forks a pool's first workers, before the handler starts), writes their tasks, reads their
+// results, watches their pidfds and replaces the dead. Submitting threads only append to
+// `pending` under the mutex and, if the handler is not already being woken, poke an eventfd —
+// so a burst of submits costs one wake-up, not one per task. terminate() also signals the
+// workers itself, through the pidfds in `live`.
 //
 // Each worker has a socketpair. The handler keeps a few tasks in flight per worker — how many
 // follows the measured task time (pool_window.hpp): many while tasks are short, so that one
-// system call carries many of them, one when they are long, so that none waits behind another.
+// system call carries many of them, at most two when they take milliseconds, one at a time from
+// 10 ms, so that none waits long behind another.
 // Because the handler knows what each worker holds, a worker's death fails exactly the task it
 // was running, and the ones queued behind it go to another worker — the fix for Python's Pool,
 // which hangs.
@@ -509,21 +512,27 @@ struct PoolCore::Impl {
         return true;
     }
 
-    /// Forks the first workers; on failure kills and reaps the ones already started, then throws.
+    /// The pool could not start: kills and reaps every worker, and closes their descriptors.
+    void undo_workers() noexcept {
+        for (auto& w : workers) ::syscall(SYS_pidfd_send_signal, w.pidfd, SIGKILL, nullptr, 0);
+        for (auto& w : workers) {
+            int st;
+            while (::waitpid(w.pid, &st, 0) < 0 && errno == EINTR) {
+            }
+            if (w.pidfd >= 0) ::close(w.pidfd);
+            ::close(w.sock);
+        }
+        workers.clear();
+        std::lock_guard lk(mu);
+        live.clear();
+    }
+
+    /// Forks the first workers; on failure undoes the ones already started, then throws.
     void spawn_initial_workers() {
         try {
             while (static_cast<int>(workers.size()) < opt.processes) spawn_worker();
         } catch (...) {
-            for (auto& w : workers) ::syscall(SYS_pidfd_send_signal, w.pidfd, SIGKILL, nullptr, 0);
-            for (auto& w : workers) {
-                int st;
-                ::waitpid(w.pid, &st, 0);
-                if (w.pidfd >= 0) ::close(w.pidfd);
-                ::close(w.sock);
-            }
-            workers.clear();
-            std::lock_guard lk(mu);
-            live.clear();
+            undo_workers();
             throw;
         }
     }
@@ -649,14 +658,8 @@ PoolCore::PoolCore(Options o) : impl_(std::make_unique<Impl>(std::move(o))) {
         try {
             m.spawn_initial_workers();
             m.handler = std::thread([&m] { m.run(); });
-        } catch (...) {  // the handler thread could not start: undo the forks
-            for (auto& w : m.workers) ::syscall(SYS_pidfd_send_signal, w.pidfd, SIGKILL, nullptr, 0);
-            for (auto& w : m.workers) {
-                int st;
-                ::waitpid(w.pid, &st, 0);
-                if (w.pidfd >= 0) ::close(w.pidfd);
-                ::close(w.sock);
-            }
+        } catch (...) {  // the forks failed (undone already), or the handler thread could not start
+            m.undo_workers();
             ::close(m.epfd);
             ::close(m.evfd);
             throw;
