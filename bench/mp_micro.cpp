@@ -100,16 +100,23 @@ std::string fmt(const char* f, auto... v) {
     return buf;
 }
 
-Out mp_apply(size_t n) {
+/// Pool(2), warmed by one call, then `n` apply_async(fn, args...) at once and get() on each:
+/// the seconds from the first submit to the last result.
+template <class... A>
+double burst_seconds(size_t n, void (*fn)(A...), A... args) {
     aio::mp::Pool pool(2);
     pool.apply(noop);
     const auto t0 = Clock::now();
     std::vector<aio::mp::AsyncResult<void>> rs;
     rs.reserve(n);
-    for (size_t i = 0; i < n; ++i) rs.push_back(pool.apply_async(noop));
+    for (size_t i = 0; i < n; ++i) rs.push_back(pool.apply_async(fn, args...));
     for (auto& r : rs) r.get();
+    return since(t0);
+}
+
+Out mp_apply(size_t n) {
     Out o;
-    o.seconds = since(t0);
+    o.seconds = burst_seconds(n, noop);
     o.extra = fmt(" us_per_task=%.2f", o.seconds * 1e6 / static_cast<double>(n));
     return o;
 }
@@ -302,15 +309,8 @@ Out primes_fork(size_t n) {
 }
 
 Out mp_mid(size_t n) {
-    aio::mp::Pool pool(2);
-    pool.apply(noop);
-    const auto t0 = Clock::now();
-    std::vector<aio::mp::AsyncResult<void>> rs;
-    rs.reserve(n);
-    for (size_t i = 0; i < n; ++i) rs.push_back(pool.apply_async(spin_for, int64_t{1'000}));
-    for (auto& r : rs) r.get();
     Out o;
-    o.seconds = since(t0);
+    o.seconds = burst_seconds(n, spin_for, int64_t{1'000});
     const double ideal = static_cast<double>(n) * 1e-3 / 2;
     o.extra = fmt(" ideal_seconds=%.4f ratio_to_ideal=%.3f", ideal, o.seconds / ideal);
     return o;

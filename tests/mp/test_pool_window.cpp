@@ -15,6 +15,17 @@ constexpr size_t kMax = WindowPolicy::kMaxWindow;
 void finish(WindowPolicy& p, WindowPolicy::Worker& w, std::chrono::nanoseconds task, int rounds) {
     for (int i = 0; i < rounds; ++i) p.on_done(w, t0, t0 + task);
 }
+
+/// A new policy and worker after `rounds` results of `task` each.
+struct Trained {
+    WindowPolicy p;
+    WindowPolicy::Worker w;
+};
+Trained trained(std::chrono::nanoseconds task, int rounds) {
+    Trained t;
+    finish(t.p, t.w, task, rounds);
+    return t;
+}
 }  // namespace
 
 TEST(MpPoolWindow, OneTaskPerWorkerUntilATaskTimeIsKnown) {
@@ -38,24 +49,17 @@ TEST(MpPoolWindow, ShortTasksOpenTheWindowByDoublingUpToItsMaximum) {
 }
 
 TEST(MpPoolWindow, TheWorkQueuedBehindARunningTaskStaysWithinTheBudget) {
-    WindowPolicy p;
-    WindowPolicy::Worker w;
-    finish(p, w, 100us, 10);
+    auto [p, w] = trained(100us, 10);
     // 1 running + 10 queued × 100 µs = the 1 ms budget.
     EXPECT_EQ(p.target(), 11u);
     EXPECT_EQ(w.limit, 11u);
-    WindowPolicy slow;
-    WindowPolicy::Worker s;
-    finish(slow, s, 20ms, 3);
-    EXPECT_EQ(s.limit, 1u);
+    EXPECT_EQ(trained(20ms, 3).w.limit, 1u);
 }
 
 TEST(MpPoolWindow, TasksOfAFewMillisecondsKeepOneQueuedBehindTheRunningOne) {
     // Past the budget, but short enough that the round trip between two tasks (result to the
     // parent, next task back: ~0.1 ms on the test VM, 3% of 5 ms tasks) is worth hiding.
-    WindowPolicy p;
-    WindowPolicy::Worker w;
-    finish(p, w, 5ms, 3);
+    auto [p, w] = trained(5ms, 3);
     EXPECT_EQ(p.target(), 2u);
     EXPECT_EQ(w.limit, 2u);
     const auto started = t0 + 1s;  // the task now running started when the one before it finished
@@ -65,9 +69,7 @@ TEST(MpPoolWindow, TasksOfAFewMillisecondsKeepOneQueuedBehindTheRunningOne) {
     // task has passed the budget gets nothing more.
     EXPECT_EQ(p.room(w, 1, started, started + WindowPolicy::kBudget + 1us), 0u);
     // From kPrefetchBelow on, the round trip is too small a part to pay for a task waiting.
-    WindowPolicy q;
-    WindowPolicy::Worker v;
-    finish(q, v, WindowPolicy::kPrefetchBelow, 3);
+    auto [q, v] = trained(WindowPolicy::kPrefetchBelow, 3);
     EXPECT_EQ(q.target(), 1u);
     EXPECT_EQ(q.room(v, 1, started, started), 0u);
 }
@@ -83,9 +85,7 @@ TEST(MpPoolWindow, SeveralResultsInOneReadShareTheirTime) {
 }
 
 TEST(MpPoolWindow, ALongTaskClosesTheWindowAtOnceAndShortOnesReopenIt) {
-    WindowPolicy p;
-    WindowPolicy::Worker w;
-    finish(p, w, 2us, 10);
+    auto [p, w] = trained(2us, 10);
     ASSERT_EQ(w.limit, kMax);
     p.on_done(w, t0, t0 + 200ms);
     EXPECT_EQ(w.limit, 1u);
@@ -100,9 +100,7 @@ TEST(MpPoolWindow, ALongTaskClosesTheWindowAtOnceAndShortOnesReopenIt) {
 
 TEST(MpPoolWindow, AWorkerThatRanDryStartsAgainFromOne) {
     // The burst after a pause may be of long tasks: what the last burst taught is not trusted.
-    WindowPolicy p;
-    WindowPolicy::Worker w;
-    finish(p, w, 2us, 10);
+    auto [p, w] = trained(2us, 10);
     ASSERT_EQ(w.limit, kMax);
     WindowPolicy::on_dry(w);
     EXPECT_EQ(p.room(w, 0, t0, t0), 1u);
@@ -115,9 +113,7 @@ TEST(MpPoolWindow, AWorkerThatRanDryStartsAgainFromOne) {
 }
 
 TEST(MpPoolWindow, AWorkerWhoseTaskRunsPastTheBudgetGetsNoMore) {
-    WindowPolicy p;
-    WindowPolicy::Worker w;
-    finish(p, w, 2us, 10);
+    auto [p, w] = trained(2us, 10);
     ASSERT_EQ(w.limit, kMax);
     EXPECT_EQ(p.room(w, 1, t0, t0 + WindowPolicy::kBudget), kMax - 1);
     EXPECT_EQ(p.room(w, 1, t0, t0 + WindowPolicy::kBudget + 1us), 0u);
