@@ -229,7 +229,7 @@ struct PoolCore::Impl {
     std::mutex join_mu;  // two threads joining at once must not both call handler.join()
     std::promise<void> started;
 
-    // The handler thread's own.
+    // The handler thread's own (the constructor's, until it starts the handler thread).
     std::list<Worker> workers;
     WindowPolicy window;
     int next_index = 1;

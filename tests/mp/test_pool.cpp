@@ -8,11 +8,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <fstream>
 #include <atomic>
+#include <fstream>
+#include <memory>
 #include <set>
 #include <stdexcept>
-#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
