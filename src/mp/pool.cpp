@@ -7,7 +7,7 @@
 // so a burst of submits costs one wake-up, not one per task. terminate() also signals the
 // workers itself, through the pidfds in `live`.
 //
-// Each worker has a socketpair. The handler keeps a few tasks in flight per worker — how many
+// Each worker has a socketpair (its death is read from its pidfd). The handler keeps a few tasks in flight per worker — how many
 // follows the measured task time (pool_window.hpp): many while tasks are short, so that one
 // system call carries many of them, at most two when they take milliseconds, one at a time from
 // 10 ms, so that none waits long behind another.
@@ -203,6 +203,7 @@ struct PoolCore::Impl {
         int sent = 0;        // tasks ever sent (for max_tasks_per_child)
         bool exit_sent = false;
         bool want_out = false;  // EPOLLOUT registered
+        bool sock_watched = true;  // the socket is in epoll (until it reads end of file)
     };
 
     explicit Impl(Options o) : opt(std::move(o)) {}
@@ -251,7 +252,7 @@ struct PoolCore::Impl {
         std::vector<int> foreign = {epfd, evfd, sv[0]};
         for (auto& w : workers) {
             foreign.push_back(w.sock);
-            if (w.pidfd >= 0) foreign.push_back(w.pidfd);
+            foreign.push_back(w.pidfd);
         }
         const int index = next_index++;
         const std::string name = std::string(opt.executor ? "ForkProcess-" : "ForkPoolWorker-") + std::to_string(index);
@@ -278,8 +279,17 @@ struct PoolCore::Impl {
         w.pid = pid;
         w.sock = sv[0];
         w.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+        if (w.pidfd < 0) {  // without it a worker's death would go unseen: refuse to run blind
+            const int err = errno;
+            ::kill(pid, SIGKILL);  // not yet reaped, so the pid is still this child's
+            int st;
+            while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+            }
+            ::close(w.sock);
+            throw ProcessError(std::string("Pool: pidfd_open: ") + std::strerror(err) + " (Linux >= 5.3 is required)");
+        }
         ::fcntl(w.sock, F_SETFL, O_NONBLOCK);
-        if (w.pidfd >= 0) ::fcntl(w.pidfd, F_SETFD, FD_CLOEXEC);
+        ::fcntl(w.pidfd, F_SETFD, FD_CLOEXEC);
         workers.push_back(std::move(w));
         Worker& ref = workers.back();
         epoll_event ev{};
@@ -290,14 +300,14 @@ struct PoolCore::Impl {
         pev.events = EPOLLIN;
         // Tagged pointer: the low bit tells a pidfd event from a socket event.
         pev.data.u64 = reinterpret_cast<uintptr_t>(&ref) | 1;
-        if (ref.pidfd >= 0) ::epoll_ctl(epfd, EPOLL_CTL_ADD, ref.pidfd, &pev);
+        ::epoll_ctl(epfd, EPOLL_CTL_ADD, ref.pidfd, &pev);
         std::lock_guard lk(mu);
         live.push_back({pid, ref.pidfd});
     }
 
     void update_out_interest(Worker& w) {
         const bool want = w.out_off < w.out.size();
-        if (want == w.want_out) return;
+        if (want == w.want_out || !w.sock_watched) return;
         w.want_out = want;
         epoll_event ev{};
         ev.events = want ? uint32_t{EPOLLIN | EPOLLOUT} : uint32_t{EPOLLIN};
@@ -381,7 +391,8 @@ struct PoolCore::Impl {
                 continue;
             }
             if (k < 0 && errno == EINTR) continue;
-            break;  // EAGAIN, or end of file (the pidfd reports the exit)
+            if (k == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) unwatch_sock(w);
+            break;  // the pidfd reports the exit
         }
         size_t off = 0;
         size_t finished = 0;
@@ -410,6 +421,16 @@ struct PoolCore::Impl {
                 if (pending.empty()) WindowPolicy::on_dry(w.win);
             }
         }
+    }
+
+    /// The worker closed its end, which it does only as it exits. Its socket leaves epoll: its
+    /// hang-up would be reported again and again (level-triggered) until the pidfd says the
+    /// exit is over, and this thread would spin through it. On one vCPU that spin preempted the
+    /// exiting worker until the next 4 ms scheduler tick, in most ~Pool runs.
+    void unwatch_sock(Worker& w) {
+        if (!w.sock_watched) return;
+        w.sock_watched = false;
+        ::epoll_ctl(epfd, EPOLL_CTL_DEL, w.sock, nullptr);
     }
 
     static void complete(Task& t, uint64_t status, Reader& body) {
@@ -493,11 +514,9 @@ struct PoolCore::Impl {
             std::lock_guard lk(mu);
             std::erase_if(live, [&](const Live& l) { return l.pid == w.pid; });
         }
-        ::epoll_ctl(epfd, EPOLL_CTL_DEL, w.sock, nullptr);
-        if (w.pidfd >= 0) {
-            ::epoll_ctl(epfd, EPOLL_CTL_DEL, w.pidfd, nullptr);
-            ::close(w.pidfd);
-        }
+        unwatch_sock(w);
+        ::epoll_ctl(epfd, EPOLL_CTL_DEL, w.pidfd, nullptr);
+        ::close(w.pidfd);
         ::close(w.sock);
         workers.remove_if([&](const Worker& x) { return &x == &w; });
     }
@@ -519,7 +538,7 @@ struct PoolCore::Impl {
             int st;
             while (::waitpid(w.pid, &st, 0) < 0 && errno == EINTR) {
             }
-            if (w.pidfd >= 0) ::close(w.pidfd);
+            ::close(w.pidfd);
             ::close(w.sock);
         }
         workers.clear();
@@ -717,7 +736,7 @@ void PoolCore::terminate() noexcept {
             // die while it wakes. On the 2-vCPU test VM that wake-up was a median 0.2 ms of
             // ~Pool's 0.5 ms. The handler signals again when it sees the request (harmless).
             for (const auto& l : impl_->live)
-                if (l.pidfd >= 0) ::syscall(SYS_pidfd_send_signal, l.pidfd, SIGTERM, nullptr, 0);
+                ::syscall(SYS_pidfd_send_signal, l.pidfd, SIGTERM, nullptr, 0);
         }
     }
     impl_->wake();

@@ -7,8 +7,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -42,6 +45,26 @@ int announce_and_block(int fd) {
     const pid_t p = ::getpid();
     if (::write(fd, &p, sizeof p) != sizeof p) return -1;
     for (;;) ::pause();
+}
+
+/// Closes the worker's end of its pool socket, as a worker does early in its exit, announces its
+/// pid through `fd`, then blocks until killed: a worker that has hung up but is not yet reaped.
+int hang_up_announce_and_block(int fd) {
+    // The pool's socket is the worker's only socket (the workers of earlier pools are gone).
+    std::vector<int> socks;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+        std::error_code ec;
+        const auto target = std::filesystem::read_symlink(e.path(), ec).string();
+        if (!ec && target.rfind("socket:", 0) == 0) socks.push_back(std::stoi(e.path().filename().string()));
+    }
+    for (int s : socks) ::close(s);
+    return announce_and_block(fd);
+}
+
+double process_cpu_seconds() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 /// A pipe created before the pool, so that its workers inherit it.
@@ -184,6 +207,27 @@ TEST(MpPool, AKilledWorkerFailsItsTaskAndIsReplaced) {
     auto pids = pool.worker_pids();
     EXPECT_EQ(pids.size(), 2u);
     EXPECT_EQ(std::find(pids.begin(), pids.end(), worker), pids.end());
+}
+
+// Between closing its socket and being reaped, an exiting worker's hang-up stays readable. The
+// pool must wait for the pidfd without spinning on it: that spin preempted exiting workers until
+// the next scheduler tick, adding ~4 ms to most Pool destructions on a 2-vCPU machine.
+TEST(MpPool, AWorkerThatHungUpButLivesOnCostsThePoolNoCpu) {
+    PidPipe pipe;
+    aio::mp::Pool pool(1);
+    auto r = pool.apply_async(hang_up_announce_and_block, pipe.fds[1]);
+    const pid_t worker = pipe.read_pid();
+    const double cpu0 = process_cpu_seconds();
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_FALSE(r.wait(200ms));  // the window watched; the task never finishes by itself
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double cpu = process_cpu_seconds() - cpu0;
+    EXPECT_LT(cpu, wall / 4) << "the pool used " << cpu * 1e3 << " ms of CPU in " << wall * 1e3 << " ms";
+    ASSERT_EQ(::kill(worker, SIGKILL), 0);
+    EXPECT_THROW(r.get(), aio::mp::WorkerLostError);
+    std::vector<aio::mp::AsyncResult<int>> rs;  // and the replacement works
+    for (int i = 0; i < 5; ++i) rs.push_back(pool.apply_async(square, i));
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(rs[static_cast<size_t>(i)].get(), i * i);
 }
 
 // A worker dies with the thread that forked it (PR_SET_PDEATHSIG). The main thread forks the first
