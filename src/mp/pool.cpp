@@ -7,10 +7,10 @@
 // so a burst of submits costs one wake-up, not one per task. terminate() also signals the
 // workers itself, through the pidfds in `live`.
 //
-// Each worker has a socketpair (its death is read from its pidfd). The handler keeps a few tasks in flight per worker — how many
-// follows the measured task time (pool_window.hpp): many while tasks are short, so that one
-// system call carries many of them, at most two when they take milliseconds, one at a time from
-// 10 ms, so that none waits long behind another.
+// Each worker has a socketpair, and a pidfd that alone reports its death. The handler keeps a few
+// tasks in flight per worker — how many follows the measured task time (pool_window.hpp): many
+// while tasks are short, so that one system call carries many of them, at most two when they
+// take milliseconds, one at a time from 10 ms, so that none waits long behind another.
 // Because the handler knows what each worker holds, a worker's death fails exactly the task it
 // was running, and the ones queued behind it go to another worker — the fix for Python's Pool,
 // which hangs.
