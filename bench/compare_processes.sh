@@ -18,6 +18,10 @@
 #   RETRY_BUSY=P (default 0: off)       run a measurement again (up to 3 more times, after
 #                                       WAIT_QUIET) when other work took more than P% of a core
 #                                       during it; the table's "other cpu" is of the runs kept
+#   SCALED_ROUNDS=R (default 0: off)    then R more rounds of our E12 / E21 speed-ups alone, at
+#   BIG_SQRT_N=N (default 800000000)    the work Python's one process needs ~2.3 s / ~5 s for at
+#   BIG_PRIMES_N=N (default 17000000)   the course's N (ours is 16-26x faster, so fork's and exit's
+#                                       fixed costs weigh 16-26x more in our ratio than in Python's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
@@ -110,12 +114,30 @@ for ((i = 1; i <= ROUNDS; i++)); do
   run py_primes_mp "$PY" "$MICRO" primes_mp --n "$PRIMES_N"
 done
 
+SCALED_ROUNDS=${SCALED_ROUNDS:-0}
+BIG_SQRT_N=${BIG_SQRT_N:-800000000}
+BIG_PRIMES_N=${BIG_PRIMES_N:-17000000}
+for ((i = 1; i <= SCALED_ROUNDS; i++)); do
+  ((WAIT_QUIET == 0)) || wait_quiet
+  echo "scaled round $i/$SCALED_ROUNDS (load $(cut -d' ' -f1 /proc/loadavg))" >&2
+  for w in sqrt_seq sqrt_mp sqrt_fork; do run big_$w "$A" $w "$BIG_SQRT_N"; done
+  for w in primes_seq primes_mp primes_fork; do run big_$w "$A" $w "$BIG_PRIMES_N"; done
+done
+
 # Both sides must have computed the same thing (sqrt: to the 6 printed digits).
 RES[py_sqrt_fork]=${RES[py_sqrt_mp]:-?}; RES[py_primes_fork]=${RES[py_primes_mp]:-?}
 for w in sqrt_seq sqrt_mp sqrt_fork primes_seq primes_mp primes_fork; do
   a=${RES[aio_$w]:-?}; p=${RES[py_$w]:-?}
   [ "${a%%,*}" = "${p%%,*}" ] || echo "WARNING: $w results differ: aiocpp ${a} vs Python ${p}" >&2
 done
+if ((SCALED_ROUNDS > 0)); then  # and at the larger N, the pool and the forks what one process did
+  for w in sqrt primes; do
+    for v in mp fork; do
+      [ "${RES[big_${w}_$v]:-?}" = "${RES[big_${w}_seq]:-?}" ] ||
+        echo "WARNING: big ${w}_$v result ${RES[big_${w}_$v]:-?} differs from ${w}_seq's ${RES[big_${w}_seq]:-?}" >&2
+    done
+  done
+fi
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 spread() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {printf "%s..%s", a[1], a[NR]}'; }
@@ -158,6 +180,17 @@ echo "| speed-up (one process / pool) | aiocpp | Python 3.11 | goal | the machin
 echo "|---|---|---|---|---|"
 echo "| E12 sqrt_seq / sqrt_mp | $(speedup $as $am) | $(speedup $ps $pm) | ≥ $goal ($CORES cores) | $(speedup $as $af) ($(sec $af)) |"
 echo "| E21 primes_seq / primes_mp | $(speedup $bs $bm) | $(speedup $qs $qm) | ≥ $goal ($CORES cores) | $(speedup $bs $bf) ($(sec $bf)) |"
+if ((SCALED_ROUNDS > 0)); then
+  as=$(m big_sqrt_seq); am=$(m big_sqrt_mp); af=$(m big_sqrt_fork)
+  bs=$(m big_primes_seq); bm=$(m big_primes_mp); bf=$(m big_primes_fork)
+  echo
+  echo "The same speed-ups at a larger N, aiocpp alone (by default the N at which our one process takes about what Python's takes at the course's N), medians of $SCALED_ROUNDS interleaved rounds:"
+  echo
+  echo "| speed-up (one process / pool) | one process | aiocpp Pool | bare fork() + pipe, no pool | other cpu (one process / pool) |"
+  echo "|---|---|---|---|---|"
+  echo "| E12, 1..$BIG_SQRT_N | $(sec $as) | $(speedup $as $am) ($(sec $am)) | $(speedup $as $af) ($(sec $af)) | $(oth big_sqrt_seq big_sqrt_mp) |"
+  echo "| E21, primes < $BIG_PRIMES_N | $(sec $bs) | $(speedup $bs $bm) ($(sec $bm)) | $(speedup $bs $bf) ($(sec $bf)) | $(oth big_primes_seq big_primes_mp) |"
+fi
 echo
 echo "other cpu: CPU taken by other work on the box while the row's runs ran (machine-wide busy ticks minus this script's children's, over the runs' wall time), in % of one core; 10 ms ticks make it rough on the short rows. Where it is high, above all in the speed-ups, the figures are not to be trusted."
 echo
