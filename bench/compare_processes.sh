@@ -89,6 +89,7 @@ run() {  # NAME COMMAND...: records seconds= (and median_ns= / p99_ns= when prin
   v=$(tr ' ' '\n' <<<"$out" | sed -n 's/^result=//p')
   [ -z "$v" ] || RES[$name]=$v
 }
+pair_order() { ((${1} % 2)) && echo "$2 $3" || echo "$3 $2"; }  # ROUND A B: A B in odd rounds, B A in even
 for ((i = 1; i <= ROUNDS; i++)); do
   ((WAIT_QUIET == 0)) || wait_quiet
   echo "round $i/$ROUNDS (load $(cut -d' ' -f1 /proc/loadavg))" >&2
@@ -102,14 +103,14 @@ for ((i = 1; i <= ROUNDS; i++)); do
   run py_mp_balance "$PY" "$PEER" balance
   run aio_mp_mid "$A" mp_mid "$MID_N"
   run py_mp_mid "$PY" "$PEER" mid --n "$MID_N"
+  # The run right after a one-process run is ~1% slower (one vCPU sat idle): the pool and the bare
+  # forks take that place in turn.
   run aio_sqrt_seq "$A" sqrt_seq "$SQRT_N"
-  run aio_sqrt_mp "$A" sqrt_mp "$SQRT_N"
-  run aio_sqrt_fork "$A" sqrt_fork "$SQRT_N"
+  for w in $(pair_order $i sqrt_mp sqrt_fork); do run aio_$w "$A" $w "$SQRT_N"; done
   run py_sqrt_seq "$PY" "$MICRO" sqrt_sync --n "$SQRT_N"
   run py_sqrt_mp "$PY" "$MICRO" sqrt_mp --n "$SQRT_N"
   run aio_primes_seq "$A" primes_seq "$PRIMES_N"
-  run aio_primes_mp "$A" primes_mp "$PRIMES_N"
-  run aio_primes_fork "$A" primes_fork "$PRIMES_N"
+  for w in $(pair_order $i primes_mp primes_fork); do run aio_$w "$A" $w "$PRIMES_N"; done
   run py_primes_seq "$PY" "$MICRO" primes_sync --n "$PRIMES_N"
   run py_primes_mp "$PY" "$MICRO" primes_mp --n "$PRIMES_N"
 done
@@ -120,8 +121,8 @@ BIG_PRIMES_N=${BIG_PRIMES_N:-17000000}
 for ((i = 1; i <= SCALED_ROUNDS; i++)); do
   ((WAIT_QUIET == 0)) || wait_quiet
   echo "scaled round $i/$SCALED_ROUNDS (load $(cut -d' ' -f1 /proc/loadavg))" >&2
-  for w in sqrt_seq sqrt_mp sqrt_fork; do run big_$w "$A" $w "$BIG_SQRT_N"; done
-  for w in primes_seq primes_mp primes_fork; do run big_$w "$A" $w "$BIG_PRIMES_N"; done
+  for w in sqrt_seq $(pair_order $i sqrt_mp sqrt_fork); do run big_$w "$A" $w "$BIG_SQRT_N"; done
+  for w in primes_seq $(pair_order $i primes_mp primes_fork); do run big_$w "$A" $w "$BIG_PRIMES_N"; done
 done
 
 # Both sides must have computed the same thing (sqrt: to the 6 printed digits).
