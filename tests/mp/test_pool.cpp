@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "aio/aio.hpp"
+#include "mp_test_util.hpp"
 
 using namespace std::chrono_literals;
 
@@ -400,6 +402,47 @@ TEST(MpPool, DestroyingThePoolReapsEveryWorker) {
         EXPECT_EQ(pool.apply(square, 3), 9);
     }
     EXPECT_TRUE(no_children_left());
+}
+
+// A pool's workers must not linger as orphans when the parent is killed: neither the one running
+// a task nor the idle one. (PR_SET_PDEATHSIG; the test sees each death through a pidfd, opened
+// while the killed parent still held the workers, so no reused pid can answer for them.)
+TEST(MpPool, WorkersDieWithAKilledParent) {
+    PidPipe pipe;
+    const pid_t mid = mp_test::fork_child([&] {
+        aio::mp::Pool pool(2);
+        const auto pids = pool.worker_pids();
+        if (pids.size() != 2) return 2;
+        for (pid_t p : pids)
+            if (::write(pipe.fds[1], &p, sizeof p) != sizeof p) return 3;
+        auto r = pool.apply_async(announce_and_block, pipe.fds[1]);  // one worker busy for good
+        for (;;) ::pause();
+    });
+    ASSERT_GT(mid, 0);
+    pid_t pids[3] = {0, 0, 0};  // the two workers, then the busy one's own announcement
+    for (pid_t& p : pids) {
+        pollfd pfd{pipe.fds[0], POLLIN, 0};
+        if (::poll(&pfd, 1, 5000) != 1) break;
+        p = pipe.read_pid();
+    }
+    int pidfds[2] = {-1, -1};
+    int open_errno[2] = {0, 0};
+    for (int i = 0; i < 2; ++i) {
+        if (pids[i] > 0) pidfds[i] = static_cast<int>(::syscall(SYS_pidfd_open, pids[i], 0));
+        open_errno[i] = pidfds[i] < 0 ? errno : 0;
+    }
+    ::kill(mid, SIGKILL);
+    EXPECT_EQ(mp_test::wait_exit_code(mid), 128 + SIGKILL);
+    ASSERT_GT(pids[2], 0) << "the pool in the child did not run its task";
+    EXPECT_TRUE(pids[2] == pids[0] || pids[2] == pids[1]);
+    for (int i = 0; i < 2; ++i) {
+        ASSERT_GE(pidfds[i], 0) << "pidfd_open(" << pids[i] << "): " << std::strerror(open_errno[i]);
+        pollfd pfd{pidfds[i], POLLIN, 0};
+        const bool died = ::poll(&pfd, 1, 5000) == 1;
+        EXPECT_TRUE(died) << "worker " << pids[i] << " outlived its killed parent";
+        if (!died) ::syscall(SYS_pidfd_send_signal, pidfds[i], SIGKILL, nullptr, 0);
+        ::close(pidfds[i]);
+    }
 }
 
 TEST(MpPool, BadArguments) {
