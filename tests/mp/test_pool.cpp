@@ -497,6 +497,24 @@ TEST(MpProcessPoolExecutor, ADeadWorkerBreaksThePool) {
     EXPECT_THROW(ex.submit(square, 2), aio::BrokenProcessPool);
 }
 
+TEST(MpProcessPoolExecutor, AFailingInitializerBreaksThePool) {
+    {
+        aio::ProcessPoolExecutor ex(2, [] { throw std::runtime_error("no database"); });
+        // As in Python: BrokenProcessPool, at submit (already broken) or from the future.
+        try {
+            auto f = ex.submit(square, 2);
+            (void)f.result();
+            FAIL() << "no exception";
+        } catch (const aio::BrokenProcessPool& e) {
+            const std::string what = e.what();
+            EXPECT_NE(what.find("initializer"), std::string::npos) << what;
+            EXPECT_NE(what.find("no database"), std::string::npos) << what;
+        }
+        EXPECT_THROW(ex.submit(square, 3), aio::BrokenProcessPool);
+    }
+    EXPECT_TRUE(no_children_left());  // the workers whose initializer failed were reaped
+}
+
 TEST(MpProcessPoolExecutor, ShutdownCancelsPendingFutures) {
     PidPipe pipe;
     aio::ProcessPoolExecutor ex(1);
