@@ -1,0 +1,184 @@
+// What the server's pieces share: the state behind a Request, the router's tables, the runner's
+// registry of connections. Private to src/http.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "aio/core/handle.hpp"
+#include "aio/http/web_app.hpp"
+#include "aio/http/web_runner.hpp"
+#include "aio/net/transport.hpp"
+#include "aio/sync/event.hpp"
+#include "parser.hpp"
+
+namespace aio::http::detail {
+
+class ServerConnection;
+
+/// A prepared StreamResponse's progress, kept on the request so that the connection can end
+/// the body if the handler did not, and knows whether the connection can be kept.
+struct StreamProgress {
+    bool prepared = false;
+    bool chunked = false;
+    bool head_only = false;
+    bool eof = false;
+    std::optional<uint64_t> content_length;
+    uint64_t written = 0;
+    int status = 0;
+};
+
+struct RequestState {
+    MessageHead head;
+    std::string path;            // percent-decoded
+    std::string match_path;      // decoded except %2F: what routes are matched against
+    size_t query_pos = std::string::npos;  // '?' in head.target
+    MatchInfo match_info;
+    std::optional<StreamReader> content;   // requests with a body
+    std::optional<std::string> body_cache; // read() keeps the bytes
+    Application* app = nullptr;
+    ServerConnection* conn = nullptr;      // while the handler runs
+    SockAddr peer;
+    bool secure = false;
+    bool has_body = false;
+    bool expect_continue = false;
+    bool complete = false;                 // the whole message was parsed
+    int error_status = 0;                  // a request that failed to parse: answer this and close
+    std::string error_message;
+    int route_status = 0;                  // 404 / 405 when no route answered
+    std::vector<std::string> allowed;      // for 405
+    StreamProgress stream;
+    int64_t started_ns = 0;
+};
+
+/// Decodes %XX in a path; `keep_slash` leaves %2F encoded (route matching). Throws
+/// HTTPBadRequest for a malformed escape or a NUL byte.
+std::string decode_path(std::string_view raw, bool keep_slash);
+
+struct Route {
+    std::string method;
+    Handler handler;
+    Handler composed;  // with the middlewares (after freeze)
+};
+
+struct Resource {
+    std::string pattern;
+    bool dynamic = false;
+    std::regex re;
+    std::vector<std::string> names;
+    std::vector<Route> routes;
+};
+
+struct RouterImpl {
+    std::vector<std::unique_ptr<Resource>> resources;  // in the order added
+    std::unordered_map<std::string, size_t> plain;     // a literal path -> its resource's index
+    const bool* frozen = nullptr;
+    Handler not_found;                                  // composed 404 / 405 thrower
+
+    Resource& resource_for(const std::string& pattern);
+    /// The composed handler for the request, with match_info filled in; null if none (then
+    /// route_status and allowed are set).
+    const Handler* resolve(RequestState& req) const;
+};
+
+/// One application's server side: its config, its live connections.
+struct RunnerState {
+    Application* app = nullptr;
+    ServerConfig config;
+    ParserLimits limits;
+    std::unordered_set<ServerConnection*> connections;
+    Event all_closed;  // set while `connections` is empty
+    bool shutting_down = false;
+    std::vector<SockAddr> addresses;
+
+    void add(ServerConnection* c);
+    void remove(ServerConnection* c) noexcept;
+};
+
+/// The protocol of one server connection: llhttp parses what arrives into a queue of requests,
+/// one task answers them in order (pipelining), writing each response as one buffer.
+class ServerConnection final : public Protocol,
+                               public ParserSink,
+                               public FlowControl,
+                               public std::enable_shared_from_this<ServerConnection> {
+public:
+    ServerConnection(std::shared_ptr<RunnerState> runner, bool secure);
+    ~ServerConnection() override;
+
+    void connection_made(Transport& transport) override;
+    void data_received(std::string_view data) override;
+    bool eof_received() override;
+    void connection_lost(std::exception_ptr exc) override;
+    void pause_writing() override;
+    void resume_writing() override;
+
+    Body on_head(MessageHead& head) override;
+    void on_body(std::string_view chunk) override;
+    void on_message_complete() override;
+
+    void pause_reading() noexcept override;
+    void resume_reading() noexcept override;
+
+    /// StreamResponse's way out: queues `data` after any response already queued.
+    void write(std::string_view data);
+    /// Sends what is queued and waits while the socket's buffer is full. Throws
+    /// std::system_error(ECONNRESET) once the client is gone.
+    Task<void> drain();
+    [[nodiscard]] bool lost() const noexcept { return lost_; }
+    /// Graceful shutdown: close now if idle, else after the response in progress.
+    void begin_shutdown();
+    /// Cut off: cancel the handler, close the socket.
+    void abort();
+
+private:
+    static Task<void> run(std::shared_ptr<ServerConnection> self);
+    Task<void> answer(std::shared_ptr<RequestState> req);
+    void serialize(const Response& resp, RequestState& req, bool keep_alive);
+    void finish_stream(RequestState& req);
+    void write_error(int status, std::string_view message);
+    void reject(int status, const std::string& message);
+    void flush();
+    void update_reading() noexcept;
+    [[nodiscard]] bool busy() const noexcept { return current_ || !queue_.empty(); }
+    void set_deadline(int64_t when_ns);
+    void on_timer() noexcept;
+    void release(RequestState& req) noexcept;
+    void log_access(const RequestState& req, int status, uint64_t bytes);
+
+    std::shared_ptr<RunnerState> runner_;
+    std::shared_ptr<Transport> transport_;
+    EventLoop* loop_ = nullptr;
+    Parser parser_;
+    std::deque<std::shared_ptr<RequestState>> queue_;
+    std::shared_ptr<RequestState> parsing_;  // the request whose body is arriving
+    std::shared_ptr<RequestState> current_;  // the request being answered
+    Event wake_;      // set when queue_ gains a request or the connection ends
+    Event writable_;  // clear while the transport asked us to stop writing
+    std::string out_;
+    uint64_t body_bytes_ = 0;
+    TimerHandle timer_;
+    int64_t timer_when_ = 0;
+    int64_t deadline_ = 0;
+    int64_t head_started_ = 0;
+    int body_pauses_ = 0;
+    bool secure_;
+    bool registered_ = false;
+    bool reading_paused_ = false;
+    bool lost_ = false;
+    bool eof_ = false;
+    bool stop_reading_ = false;  // after a request we will not read past
+    bool closing_ = false;       // graceful shutdown, or a response that ends the connection
+    TaskRef task_;
+};
+
+/// "Sun, 06 Nov 1994 08:49:37 GMT" for now, formatted at most once a second per thread.
+std::string_view http_date_now();
+
+}  // namespace aio::http::detail

@@ -1,0 +1,510 @@
+// The server's connection (web_internal.hpp: ServerConnection), after aiohttp's
+// web_protocol.RequestHandler: llhttp parses into a queue, one task answers in order.
+#include <cerrno>
+#include <cstdio>
+#include <ctime>
+#include <system_error>
+
+#include "aio/core/log.hpp"
+#include "web_internal.hpp"
+
+namespace aio::http::detail {
+
+namespace {
+constexpr size_t kFlushAt = 64 * 1024;  // pipelined responses are sent together up to this much
+
+void append_number(std::string& out, uint64_t n) {
+    char buf[24];
+    int len = std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(n));
+    out.append(buf, static_cast<size_t>(len));
+}
+
+bool body_allowed(int status) noexcept { return !(status < 200 || status == 204 || status == 304); }
+}  // namespace
+
+std::string_view http_date_now() {
+    thread_local time_t cached_second = 0;
+    thread_local char cached[32];
+    timespec ts{};
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    if (ts.tv_sec != cached_second) {
+        cached_second = ts.tv_sec;
+        tm t{};
+        ::gmtime_r(&cached_second, &t);
+        std::strftime(cached, sizeof cached, "%a, %d %b %Y %H:%M:%S GMT", &t);
+    }
+    return cached;
+}
+
+ServerConnection::ServerConnection(std::shared_ptr<RunnerState> runner, bool secure)
+    : runner_(std::move(runner)), parser_(Parser::Kind::request, *this, runner_->limits), secure_(secure) {
+    writable_.set();
+}
+
+ServerConnection::~ServerConnection() {
+    timer_.cancel();
+    if (registered_) runner_->remove(this);
+}
+
+void ServerConnection::connection_made(Transport& transport) {
+    transport_ = transport.shared_from_this();
+    loop_ = &transport.get_loop();
+    const ServerConfig& cfg = runner_->config;
+    if (runner_->shutting_down || (cfg.max_connections && runner_->connections.size() >= cfg.max_connections)) {
+        stop_reading_ = true;
+        update_reading();
+        write_error(503, "the server is at its connection limit");
+        transport_->close();
+        return;
+    }
+    runner_->add(this);
+    registered_ = true;
+    set_deadline(loop_->clock_ns() + cfg.keepalive_timeout.count());
+    task_ = create_task(run(shared_from_this()));
+}
+
+void ServerConnection::data_received(std::string_view data) {
+    if (stop_reading_) return;
+    if (!parser_.in_message()) head_started_ = loop_->clock_ns();
+    try {
+        size_t used = parser_.feed(data);
+        // No WebSocket yet: an upgrade request is answered as a plain request, and whatever
+        // follows it is parsed as HTTP again.
+        while (parser_.upgraded() && used < data.size()) {
+            parser_.resume_after_upgrade();
+            data.remove_prefix(used);
+            used = parser_.feed(data);
+        }
+        if (parser_.upgraded()) parser_.resume_after_upgrade();
+    } catch (const BadHttpMessage& e) {
+        reject(e.status(), e.what());
+        return;
+    }
+    if (parser_.in_head() && !busy()) set_deadline(head_started_ + runner_->config.header_timeout.count());
+}
+
+void ServerConnection::reject(int status, const std::string& message) {
+    stop_reading_ = true;
+    update_reading();
+    if (parsing_) {
+        // The error is in the body of a request already queued or being answered: its reader
+        // fails with the status, and the connection ends after its response.
+        std::exception_ptr e = status == 413 ? std::make_exception_ptr(HTTPRequestEntityTooLarge(
+                                                   runner_->app->client_max_size(), body_bytes_))
+                                             : std::make_exception_ptr(HTTPBadRequest(message));
+        if (parsing_->content) parsing_->content->set_exception(e);
+        parsing_.reset();
+        return;
+    }
+    auto marker = std::make_shared<RequestState>();
+    marker->error_status = status;
+    marker->error_message = message;
+    marker->peer = transport_->peername();
+    marker->started_ns = loop_->clock_ns();
+    queue_.push_back(std::move(marker));
+    wake_.set();
+}
+
+bool ServerConnection::eof_received() {
+    eof_ = true;
+    try {
+        parser_.feed_eof();
+    } catch (const BadHttpMessage& e) {
+        if (parsing_ && parsing_->content)
+            parsing_->content->set_exception(std::make_exception_ptr(
+                HTTPBadRequest("the client closed the connection in the middle of the request body")));
+        parsing_.reset();
+    }
+    wake_.set();
+    return true;  // the responses to what was received can still be sent
+}
+
+void ServerConnection::connection_lost(std::exception_ptr) {
+    lost_ = true;
+    timer_.cancel();
+    auto gone = std::make_exception_ptr(std::system_error(ECONNRESET, std::generic_category(),
+                                                          "the client closed the connection"));
+    if (parsing_ && parsing_->content && !parsing_->content->is_eof()) parsing_->content->set_exception(gone);
+    parsing_.reset();
+    for (auto& r : queue_)
+        if (r->content && !r->content->is_eof()) r->content->set_exception(gone);
+    wake_.set();
+    writable_.set();
+    if (registered_) {
+        registered_ = false;
+        runner_->remove(this);
+    }
+}
+
+void ServerConnection::pause_writing() { writable_.clear(); }
+void ServerConnection::resume_writing() { writable_.set(); }
+
+ParserSink::Body ServerConnection::on_head(MessageHead& head) {
+    const ServerConfig& cfg = runner_->config;
+    if (head.version_major != 1) throw BadHttpMessage("HTTP version not supported", 505);
+    // RFC 9112 3.2: an HTTP/1.1 request without exactly one Host header gets 400.
+    auto hosts = head.headers.getall("Host");
+    if (hosts.size() > 1 || (hosts.empty() && head.version_minor >= 1))
+        throw BadHttpMessage(hosts.empty() ? "missing Host header" : "more than one Host header", 400);
+
+    // RFC 9112 6.3: a Transfer-Encoding whose final coding is not chunked leaves the body's
+    // length unknown (llhttp only says so after this callback): 400 before anything runs.
+    if (!head.chunked && head.headers.contains("Transfer-Encoding"))
+        throw BadHttpMessage("Transfer-Encoding without chunked as the final coding", 400);
+
+    auto req = std::make_shared<RequestState>();
+    req->head = std::move(head);
+    req->app = runner_->app;
+    req->secure = secure_;
+    req->peer = transport_->peername();
+    req->started_ns = loop_->clock_ns();
+
+    std::string_view target = req->head.target;
+    if (target.starts_with("http://") || target.starts_with("https://")) {  // absolute-form
+        size_t slash = target.find('/', target.find("//") + 2);
+        target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+        req->head.target = std::string(target);
+        target = req->head.target;
+    }
+    size_t q = target.find('?');
+    req->query_pos = q;
+    std::string_view raw_path = target.substr(0, q);
+    if (raw_path == "*" && req->head.method == "OPTIONS") {
+        req->path = req->match_path = "*";
+    } else {
+        if (raw_path.empty() || raw_path.front() != '/') throw BadHttpMessage("the request target is not a path", 400);
+        try {
+            req->path = decode_path(raw_path, false);
+            req->match_path = raw_path.find('%') == std::string_view::npos ? req->path : decode_path(raw_path, true);
+        } catch (const HTTPException& e) {
+            throw BadHttpMessage(e.text(), 400);
+        }
+    }
+
+    uint64_t max_body = runner_->app->client_max_size();
+    req->has_body = req->head.chunked || req->head.content_length.value_or(0) > 0;
+    if (auto expect = req->head.headers.get("Expect")) {
+        if (!iequals(*expect, "100-continue")) throw BadHttpMessage("unsupported Expect header", 417);
+        req->expect_continue = req->has_body && req->head.version_minor >= 1;
+    }
+    if (req->head.content_length && *req->head.content_length > max_body) {
+        // Answered before a byte of the body is read; the connection cannot be reused.
+        req->error_status = 413;
+        req->error_message = "the request body is larger than " + std::to_string(max_body) + " bytes";
+        stop_reading_ = true;
+        update_reading();
+        queue_.push_back(std::move(req));
+        wake_.set();
+        return Body::stop;
+    }
+    body_bytes_ = 0;
+    if (req->has_body) {
+        StreamReader content;
+        content.state()->flow = this;
+        req->content = std::move(content);
+        parsing_ = req;
+    } else {
+        req->complete = true;
+    }
+    queue_.push_back(std::move(req));
+    wake_.set();
+    if (queue_.size() >= cfg.max_pipelined) update_reading();
+    return Body::read;
+}
+
+void ServerConnection::on_body(std::string_view chunk) {
+    if (!parsing_) return;
+    body_bytes_ += chunk.size();
+    if (body_bytes_ > runner_->app->client_max_size())
+        throw BadHttpMessage("the request body is larger than " + std::to_string(runner_->app->client_max_size()) +
+                                 " bytes",
+                             413);
+    parsing_->content->feed_data(chunk);
+}
+
+void ServerConnection::on_message_complete() {
+    if (!parsing_) return;
+    parsing_->complete = true;
+    parsing_->content->feed_eof();
+    parsing_.reset();
+}
+
+void ServerConnection::pause_reading() noexcept {
+    ++body_pauses_;
+    update_reading();
+}
+
+void ServerConnection::resume_reading() noexcept {
+    if (body_pauses_ > 0) --body_pauses_;
+    update_reading();
+}
+
+void ServerConnection::update_reading() noexcept {
+    if (!transport_ || lost_) return;
+    bool pause = stop_reading_ || body_pauses_ > 0 || queue_.size() >= runner_->config.max_pipelined;
+    if (pause == reading_paused_) return;
+    reading_paused_ = pause;
+    if (pause) transport_->pause_reading();
+    else transport_->resume_reading();
+}
+
+void ServerConnection::set_deadline(int64_t when_ns) {
+    deadline_ = when_ns;
+    if (lost_) return;
+    if (!timer_.cancelled() && timer_when_ != 0 && timer_when_ <= when_ns) return;  // fires early, re-arms
+    timer_.cancel();
+    timer_when_ = when_ns;
+    std::weak_ptr<ServerConnection> weak = weak_from_this();
+    timer_ = loop_->call_later(std::chrono::nanoseconds(when_ns - loop_->clock_ns()), [weak] {
+        if (auto self = weak.lock()) self->on_timer();
+    });
+}
+
+void ServerConnection::on_timer() noexcept {
+    timer_when_ = 0;
+    if (lost_ || closing_) return;
+    int64_t now = loop_->clock_ns();
+    if (now < deadline_) {
+        set_deadline(deadline_);
+        return;
+    }
+    if (busy()) return;  // the task sets the next deadline when it is idle again
+    try {
+        if (parser_.in_message()) {
+            stop_reading_ = true;
+            update_reading();
+            write_error(408, "the request head did not arrive in time");
+        }
+        closing_ = true;
+        transport_->close();
+        wake_.set();
+    } catch (...) {
+        transport_->abort();
+    }
+}
+
+void ServerConnection::write(std::string_view data) {
+    out_.append(data);
+    if (out_.size() >= kFlushAt) flush();
+}
+
+void ServerConnection::flush() {
+    if (out_.empty()) return;
+    if (!lost_) transport_->write(out_);
+    out_.clear();
+}
+
+Task<void> ServerConnection::drain() {
+    flush();
+    while (!lost_ && !writable_.is_set()) co_await writable_.wait();
+    if (lost_) throw std::system_error(ECONNRESET, std::generic_category(), "the client closed the connection");
+}
+
+void ServerConnection::begin_shutdown() {
+    closing_ = true;
+    if (!busy() && transport_ && !lost_) transport_->close();
+    wake_.set();
+}
+
+void ServerConnection::abort() {
+    if (task_ && !task_.done()) task_.cancel();
+    if (transport_ && !lost_) transport_->abort();
+}
+
+void ServerConnection::write_error(int status, std::string_view message) {
+    std::string body = std::to_string(status) + " " + std::string(status_reason(status)) + ": " + std::string(message) + "\n";
+    out_ += "HTTP/1.1 ";
+    append_number(out_, static_cast<uint64_t>(status));
+    out_ += ' ';
+    out_ += status_reason(status);
+    out_ += "\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ";
+    append_number(out_, body.size());
+    out_ += "\r\nDate: ";
+    out_ += http_date_now();
+    out_ += "\r\nConnection: close\r\n\r\n";
+    out_ += body;
+    flush();
+}
+
+void ServerConnection::serialize(const Response& resp, RequestState& req, bool keep_alive) {
+    const int status = resp.status();
+    const bool head = req.head.method == "HEAD";
+    const bool with_body = body_allowed(status);
+    out_ += "HTTP/1.1 ";
+    append_number(out_, static_cast<uint64_t>(status));
+    out_ += ' ';
+    out_ += resp.reason();
+    out_ += "\r\n";
+    bool has_server = false, has_date = false;
+    for (const auto& [name, value] : resp.headers()) {
+        // Framing is the server's to decide: what the handler set would contradict the body.
+        if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") || iequals(name, "Connection"))
+            continue;
+        has_server = has_server || iequals(name, "Server");
+        has_date = has_date || iequals(name, "Date");
+        out_ += name;
+        out_ += ": ";
+        out_ += value;
+        out_ += "\r\n";
+    }
+    if (with_body) {
+        out_ += "Content-Length: ";
+        append_number(out_, resp.body().size());
+        out_ += "\r\n";
+    }
+    if (!has_date) {
+        out_ += "Date: ";
+        out_ += http_date_now();
+        out_ += "\r\n";
+    }
+    if (!has_server && !runner_->config.server_header.empty()) {
+        out_ += "Server: ";
+        out_ += runner_->config.server_header;
+        out_ += "\r\n";
+    }
+    if (!keep_alive) out_ += "Connection: close\r\n";
+    else if (req.head.version_minor == 0) out_ += "Connection: keep-alive\r\n";
+    out_ += "\r\n";
+    if (with_body && !head) out_ += resp.body();
+}
+
+void ServerConnection::finish_stream(RequestState& req) {
+    StreamProgress& s = req.stream;
+    if (s.eof || s.head_only) return;
+    if (s.chunked) out_ += "0\r\n\r\n";
+    s.eof = true;
+}
+
+void ServerConnection::release(RequestState& req) noexcept {
+    req.conn = nullptr;
+    if (req.content) {
+        auto& st = *req.content->state();
+        if (st.paused && body_pauses_ > 0) --body_pauses_;
+        st.paused = false;
+        st.flow = nullptr;
+    }
+}
+
+void ServerConnection::log_access(const RequestState& req, int status, uint64_t bytes) {
+    const auto& log = runner_->config.access_log;
+    if (!log) return;
+    char when[40];
+    time_t now = ::time(nullptr);
+    tm t{};
+    ::gmtime_r(&now, &t);
+    std::strftime(when, sizeof when, "[%d/%b/%Y:%H:%M:%S +0000]", &t);
+    std::string line = req.peer.host();
+    line += ' ';
+    line += when;
+    line += " \"";
+    line += req.head.method;
+    line += ' ';
+    line += req.head.target;
+    line += " HTTP/1.";
+    line += req.head.version_minor == 0 ? '0' : '1';
+    line += "\" ";
+    append_number(line, static_cast<uint64_t>(status));
+    line += ' ';
+    append_number(line, bytes);
+    line += " \"";
+    line += req.head.headers.get("Referer").value_or("-");
+    line += "\" \"";
+    line += req.head.headers.get("User-Agent").value_or("-");
+    line += '"';
+    try {
+        log(line);
+    } catch (...) {
+        loop_->call_exception_handler({"the access log failed", std::current_exception(), {}});
+    }
+}
+
+Task<void> ServerConnection::answer(std::shared_ptr<RequestState> req) {
+    Response resp;
+    std::exception_ptr failure;
+    try {
+        resp = co_await runner_->app->handle(Request(req));
+    } catch (const std::exception&) {
+        failure = std::current_exception();
+    }
+    if (failure) {
+        loop_->call_exception_handler({"Error handling request " + req->head.method + " " + req->head.target,
+                                       failure, {}});
+        if (req->stream.prepared) {  // too late for a 500: the client sees the body end early
+            closing_ = true;
+            co_return;
+        }
+        resp = Response("500 Internal Server Error\n\nServer got itself in trouble", 500);
+    }
+    const bool keep_alive = req->head.keep_alive && !closing_ && !resp.will_close() && req->complete &&
+                            !(req->content && req->content->exception());
+    if (req->stream.prepared) {
+        finish_stream(*req);
+        const StreamProgress& s = req->stream;
+        if (!s.chunked && !s.head_only && s.content_length && s.written != *s.content_length) closing_ = true;
+        if (!s.chunked && !s.content_length && !s.head_only) closing_ = true;  // close-delimited
+        if (!keep_alive) closing_ = true;
+        log_access(*req, s.status, s.written);
+        co_return;
+    }
+    serialize(resp, *req, keep_alive);
+    if (!keep_alive) closing_ = true;
+    log_access(*req, resp.status(), resp.body().size());
+}
+
+Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
+    ServerConnection& c = *self;
+    try {
+        for (;;) {
+            if (c.queue_.empty()) {
+                c.flush();
+                if (c.lost_) break;
+                if (c.closing_ || c.eof_ || c.stop_reading_) {
+                    c.transport_->close();
+                    break;
+                }
+                if (!c.parser_.in_head())
+                    c.set_deadline(c.loop_->clock_ns() + c.runner_->config.keepalive_timeout.count());
+                else
+                    c.set_deadline(c.head_started_ + c.runner_->config.header_timeout.count());
+                c.wake_.clear();
+                co_await c.wake_.wait();
+                continue;
+            }
+            c.current_ = std::move(c.queue_.front());
+            c.queue_.pop_front();
+            c.update_reading();
+            RequestState& req = *c.current_;
+            if (req.error_status) {
+                c.flush();
+                c.write_error(req.error_status, req.error_message);
+                c.log_access(req, req.error_status, 0);
+                c.current_.reset();
+                c.closing_ = true;
+                c.transport_->close();
+                break;
+            }
+            if (req.expect_continue && !req.complete) {
+                c.out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+                c.flush();
+            }
+            req.conn = &c;
+            co_await c.answer(c.current_);
+            c.release(req);
+            c.current_.reset();
+            if (c.closing_) {
+                c.flush();
+                if (!c.lost_) c.transport_->close();
+                break;
+            }
+            if (c.queue_.empty() || c.out_.size() >= kFlushAt) c.flush();
+            if (!c.writable_.is_set()) co_await c.drain();
+        }
+    } catch (const std::system_error&) {
+        // The client went away while we waited to write: nothing left to answer.
+    }
+    if (c.current_) c.release(*c.current_);
+    c.current_.reset();
+    if (!c.lost_ && c.transport_->is_closing() == false) c.transport_->close();
+}
+
+}  // namespace aio::http::detail

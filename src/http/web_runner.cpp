@@ -1,0 +1,150 @@
+// AppRunner, TCPSite, run_app (include/aio/http/web_runner.hpp).
+#include <csignal>
+#include <cstdio>
+
+#include "aio/core/run.hpp"
+#include "aio/core/timeout.hpp"
+#include "aio/net/transport.hpp"
+#include "web_internal.hpp"
+
+namespace aio::http {
+
+namespace detail {
+void RunnerState::add(ServerConnection* c) {
+    connections.insert(c);
+    all_closed.clear();
+}
+
+void RunnerState::remove(ServerConnection* c) noexcept {
+    connections.erase(c);
+    if (connections.empty()) all_closed.set();
+}
+}  // namespace detail
+
+AppRunner::AppRunner(Application& app, ServerConfig config) : s_(std::make_shared<detail::RunnerState>()) {
+    s_->app = &app;
+    s_->limits.max_line_size = config.max_line_size;
+    s_->limits.max_field_size = config.max_field_size;
+    s_->limits.max_headers = config.max_headers;
+    s_->limits.max_headers_size = config.max_headers_size;
+    if (config.max_pipelined == 0) config.max_pipelined = 1;
+    s_->config = std::move(config);
+    s_->all_closed.set();
+}
+
+AppRunner::~AppRunner() {
+    s_->shutting_down = true;
+    // Copied: abort() may remove connections from the set while we walk it.
+    std::vector<detail::ServerConnection*> conns(s_->connections.begin(), s_->connections.end());
+    for (auto* c : conns) c->abort();
+}
+
+Task<void> AppRunner::setup() {
+    Application& app = *s_->app;
+    app.freeze();
+    for (auto& cb : app.on_startup) co_await cb(app);
+}
+
+Task<void> AppRunner::cleanup() {
+    auto s = s_;
+    s->shutting_down = true;
+    std::vector<detail::ServerConnection*> conns(s->connections.begin(), s->connections.end());
+    for (auto* c : conns) c->begin_shutdown();
+    if (!s->connections.empty()) {
+        try {
+            co_await wait_for(s->all_closed.wait(), s->config.shutdown_timeout);
+        } catch (const TimeoutError&) {
+            // Requests still running past the deadline are cut off below.
+        }
+    }
+    conns.assign(s->connections.begin(), s->connections.end());
+    for (auto* c : conns) c->abort();
+    Application& app = *s->app;
+    for (auto& cb : app.on_cleanup) co_await cb(app);
+}
+
+size_t AppRunner::connections() const noexcept { return s_->connections.size(); }
+Application& AppRunner::app() const noexcept { return *s_->app; }
+const ServerConfig& AppRunner::config() const noexcept { return s_->config; }
+std::vector<SockAddr> AppRunner::addresses() const { return s_->addresses; }
+
+struct TCPSite::Impl {
+    std::shared_ptr<detail::RunnerState> runner;
+    std::string host;
+    uint16_t port;
+    TCPSiteOptions options;
+    Server server;
+};
+
+TCPSite::TCPSite(AppRunner& runner, std::string host, uint16_t port, TCPSiteOptions options)
+    : impl_(std::make_unique<Impl>()) {
+    impl_->runner = runner.state();
+    impl_->host = std::move(host);
+    impl_->port = port;
+    impl_->options = std::move(options);
+}
+
+TCPSite::~TCPSite() = default;
+
+Task<void> TCPSite::start() {
+    Impl& i = *impl_;
+    if (!i.runner->app->frozen()) throw RuntimeError("TCPSite::start(): call runner.setup() first");
+    ServerOptions so;
+    so.backlog = i.options.backlog;
+    so.reuse_port = i.options.reuse_port;
+    so.ssl = i.options.ssl;
+    auto runner = i.runner;
+    const bool secure = static_cast<bool>(i.options.ssl);
+    ProtocolFactory factory = [runner, secure]() -> std::shared_ptr<Protocol> {
+        return std::make_shared<detail::ServerConnection>(runner, secure);
+    };
+    i.server = co_await create_server(std::move(factory), i.host, i.port, std::move(so));
+    for (const auto& a : i.server.sockets()) i.runner->addresses.push_back(a);
+}
+
+void TCPSite::stop() { impl_->server.close(); }
+
+uint16_t TCPSite::port() const { return impl_->server.port(); }
+
+std::string TCPSite::name() const {
+    std::string scheme = impl_->options.ssl ? "https" : "http";
+    std::string host = impl_->host.empty() ? "0.0.0.0" : impl_->host;
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    return scheme + "://" + host + ":" + std::to_string(port());
+}
+
+Task<void> serve_app(Application& app, std::string host, uint16_t port, RunAppOptions options,
+                     std::function<void(uint16_t)> on_started) {
+    AppRunner runner(app, options.config);
+    co_await runner.setup();
+    TCPSite site(runner, host, port, options.site);
+    co_await site.start();
+    if (options.print_banner) {
+        std::printf("======== Running on %s ========\n(Press CTRL+C to quit)\n", site.name().c_str());
+        std::fflush(stdout);
+    }
+    if (on_started) on_started(site.port());
+    Event stop;
+    EventLoop& loop = get_running_loop();
+    loop.add_signal_handler(SIGTERM, [&stop] { stop.set(); });
+    bool cancelled = false;
+    try {
+        co_await stop.wait();
+    } catch (const CancelledError&) {
+        cancelled = true;  // SIGINT under aio::run, or the caller: shut down gracefully all the same
+    }
+    loop.remove_signal_handler(SIGTERM);
+    site.stop();
+    co_await runner.cleanup();
+    if (cancelled) throw CancelledError();
+}
+
+void run_app(Application& app, std::string host, uint16_t port, RunAppOptions options) {
+    try {
+        aio::run(serve_app(app, std::move(host), port, std::move(options)));
+    } catch (const KeyboardInterrupt&) {
+        // Ctrl-C: the server has shut down gracefully; that is how run_app ends.
+    }
+}
+
+}  // namespace aio::http
