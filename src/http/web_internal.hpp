@@ -145,6 +145,8 @@ private:
     void write_error(int status, std::string_view message);
     void reject(int status, const std::string& message);
     void flush();
+    /// Closes after what is queued is sent, lingering when the client may still be sending.
+    void close_connection();
     void update_reading() noexcept;
     [[nodiscard]] bool busy() const noexcept { return current_ || !queue_.empty(); }
     void set_deadline(int64_t when_ns);
@@ -155,6 +157,7 @@ private:
     std::shared_ptr<RunnerState> runner_;
     std::shared_ptr<Transport> transport_;
     EventLoop* loop_ = nullptr;
+    SockAddr peer_;
     Parser parser_;
     std::deque<std::shared_ptr<RequestState>> queue_;
     std::shared_ptr<RequestState> parsing_;  // the request whose body is arriving
@@ -164,6 +167,9 @@ private:
     std::string out_;
     uint64_t body_bytes_ = 0;
     TimerHandle timer_;
+    TimerHandle linger_timer_;
+    uint64_t lingered_bytes_ = 0;
+    bool lingering_ = false;
     int64_t timer_when_ = 0;
     int64_t deadline_ = 0;
     int64_t head_started_ = 0;

@@ -12,6 +12,8 @@ namespace aio::http::detail {
 
 namespace {
 constexpr size_t kFlushAt = 64 * 1024;  // pipelined responses are sent together up to this much
+constexpr std::chrono::milliseconds kLingerTime{2000};  // a refused client's input is drained this long
+constexpr uint64_t kLingerBytes = 1024 * 1024;            // ...or up to this much
 
 void append_number(std::string& out, uint64_t n) {
     char buf[24];
@@ -43,18 +45,20 @@ ServerConnection::ServerConnection(std::shared_ptr<RunnerState> runner, bool sec
 
 ServerConnection::~ServerConnection() {
     timer_.cancel();
+    linger_timer_.cancel();
     if (registered_) runner_->remove(this);
 }
 
 void ServerConnection::connection_made(Transport& transport) {
     transport_ = transport.shared_from_this();
     loop_ = &transport.get_loop();
+    peer_ = transport.peername();  // once: it is a system call
     const ServerConfig& cfg = runner_->config;
     if (runner_->shutting_down || (cfg.max_connections && runner_->connections.size() >= cfg.max_connections)) {
         stop_reading_ = true;
         update_reading();
         write_error(503, "the server is at its connection limit");
-        transport_->close();
+        close_connection();
         return;
     }
     runner_->add(this);
@@ -64,6 +68,11 @@ void ServerConnection::connection_made(Transport& transport) {
 }
 
 void ServerConnection::data_received(std::string_view data) {
+    if (lingering_) {
+        lingered_bytes_ += data.size();
+        if (lingered_bytes_ > kLingerBytes) transport_->abort();
+        return;
+    }
     if (stop_reading_) return;
     if (!parser_.in_message()) head_started_ = loop_->clock_ns();
     try {
@@ -99,13 +108,14 @@ void ServerConnection::reject(int status, const std::string& message) {
     auto marker = std::make_shared<RequestState>();
     marker->error_status = status;
     marker->error_message = message;
-    marker->peer = transport_->peername();
+    marker->peer = peer_;
     marker->started_ns = loop_->clock_ns();
     queue_.push_back(std::move(marker));
     wake_.set();
 }
 
 bool ServerConnection::eof_received() {
+    if (lingering_) return false;  // the client has read our answer and is done: close
     eof_ = true;
     try {
         parser_.feed_eof();
@@ -122,6 +132,7 @@ bool ServerConnection::eof_received() {
 void ServerConnection::connection_lost(std::exception_ptr) {
     lost_ = true;
     timer_.cancel();
+    linger_timer_.cancel();
     auto gone = std::make_exception_ptr(std::system_error(ECONNRESET, std::generic_category(),
                                                           "the client closed the connection"));
     if (parsing_ && parsing_->content && !parsing_->content->is_eof()) parsing_->content->set_exception(gone);
@@ -156,7 +167,7 @@ ParserSink::Body ServerConnection::on_head(MessageHead& head) {
     req->head = std::move(head);
     req->app = runner_->app;
     req->secure = secure_;
-    req->peer = transport_->peername();
+    req->peer = peer_;
     req->started_ns = loop_->clock_ns();
 
     std::string_view target = req->head.target;
@@ -240,7 +251,7 @@ void ServerConnection::resume_reading() noexcept {
 }
 
 void ServerConnection::update_reading() noexcept {
-    if (!transport_ || lost_) return;
+    if (!transport_ || lost_ || lingering_) return;
     bool pause = stop_reading_ || body_pauses_ > 0 || queue_.size() >= runner_->config.max_pipelined;
     if (pause == reading_paused_) return;
     reading_paused_ = pause;
@@ -276,7 +287,7 @@ void ServerConnection::on_timer() noexcept {
             write_error(408, "the request head did not arrive in time");
         }
         closing_ = true;
-        transport_->close();
+        close_connection();
         wake_.set();
     } catch (...) {
         transport_->abort();
@@ -459,7 +470,7 @@ Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
                 c.flush();
                 if (c.lost_) break;
                 if (c.closing_ || c.eof_ || c.stop_reading_) {
-                    c.transport_->close();
+                    c.close_connection();
                     break;
                 }
                 if (!c.parser_.in_head())
@@ -480,7 +491,7 @@ Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
                 c.log_access(req, req.error_status, 0);
                 c.current_.reset();
                 c.closing_ = true;
-                c.transport_->close();
+                c.close_connection();
                 break;
             }
             if (req.expect_continue && !req.complete) {
@@ -493,7 +504,7 @@ Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
             c.current_.reset();
             if (c.closing_) {
                 c.flush();
-                if (!c.lost_) c.transport_->close();
+                c.close_connection();
                 break;
             }
             if (c.queue_.empty() || c.out_.size() >= kFlushAt) c.flush();
@@ -504,7 +515,29 @@ Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
     }
     if (c.current_) c.release(*c.current_);
     c.current_.reset();
-    if (!c.lost_ && c.transport_->is_closing() == false) c.transport_->close();
+    c.close_connection();
+}
+
+void ServerConnection::close_connection() {
+    if (lost_ || lingering_ || transport_->is_closing()) return;
+    flush();
+    if (!stop_reading_ || !transport_->can_write_eof()) {
+        transport_->close();
+        return;
+    }
+    // The client may still be sending what we refused to read. Closing with unread input makes
+    // the kernel send a reset, which can destroy our error response before the client reads it:
+    // so end our side, read and drop what comes for a while, then close (nginx's lingering close).
+    lingering_ = true;
+    transport_->write_eof();
+    reading_paused_ = false;
+    transport_->resume_reading();
+    std::weak_ptr<ServerConnection> weak = weak_from_this();
+    timer_.cancel();
+    timer_when_ = 0;
+    linger_timer_ = loop_->call_later(kLingerTime, [weak] {
+        if (auto self = weak.lock(); self && !self->lost_) self->transport_->close();
+    });
 }
 
 }  // namespace aio::http::detail
