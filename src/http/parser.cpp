@@ -201,8 +201,9 @@ int Parser::cb_headers_complete(llhttp_t* p) {
         h.upgrade = p->upgrade != 0;
         if (p->flags & F_CONTENT_LENGTH) h.content_length = p->content_length;
         s.head_done_ = true;
+        const bool upgrade = h.upgrade;  // the sink may take the head (swap it out)
         switch (s.sink_.on_head(h)) {
-            case ParserSink::Body::read: return h.upgrade ? 2 : 0;
+            case ParserSink::Body::read: return upgrade ? 2 : 0;
             case ParserSink::Body::none: return 1;
             case ParserSink::Body::stop: s.stopped_ = true; return HPE_USER;
         }

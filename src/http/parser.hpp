@@ -51,7 +51,8 @@ public:
         none,     // there is none whatever the headers say (a response to HEAD)
         stop,     // do not read it: parsing stops here (feed() returns; failed() is true)
     };
-    /// The head is complete. May throw (BadHttpMessage: feed() rethrows it).
+    /// The head is complete. The sink may take it (move or swap it out): the parser clears it
+    /// before the next message. May throw (BadHttpMessage: feed() rethrows it).
     virtual Body on_head(MessageHead& head) = 0;
     /// A piece of the body (decoded from chunked framing); the view is valid during the call.
     virtual void on_body(std::string_view chunk) = 0;

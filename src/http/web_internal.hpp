@@ -152,6 +152,7 @@ private:
     void set_deadline(int64_t when_ns);
     void on_timer() noexcept;
     void release(RequestState& req) noexcept;
+    void recycle(std::shared_ptr<RequestState>&& req) noexcept;
     void log_access(const RequestState& req, int status, uint64_t bytes);
 
     std::shared_ptr<RunnerState> runner_;
@@ -162,6 +163,7 @@ private:
     std::deque<std::shared_ptr<RequestState>> queue_;
     std::shared_ptr<RequestState> parsing_;  // the request whose body is arriving
     std::shared_ptr<RequestState> current_;  // the request being answered
+    std::shared_ptr<RequestState> spare_;    // a finished one, kept for its capacity
     Event wake_;      // set when queue_ gains a request or the connection ends
     Event writable_;  // clear while the transport asked us to stop writing
     std::string out_;

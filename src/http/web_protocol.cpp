@@ -1,6 +1,7 @@
 // The server's connection (web_internal.hpp: ServerConnection), after aiohttp's
 // web_protocol.RequestHandler: llhttp parses into a queue, one task answers in order.
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <system_error>
@@ -17,8 +18,8 @@ constexpr uint64_t kLingerBytes = 1024 * 1024;            // ...or up to this mu
 
 void append_number(std::string& out, uint64_t n) {
     char buf[24];
-    int len = std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(n));
-    out.append(buf, static_cast<size_t>(len));
+    auto r = std::to_chars(buf, buf + sizeof buf, n);
+    out.append(buf, static_cast<size_t>(r.ptr - buf));
 }
 
 bool body_allowed(int status) noexcept { return !(status < 200 || status == 204 || status == 304); }
@@ -154,17 +155,18 @@ ParserSink::Body ServerConnection::on_head(MessageHead& head) {
     const ServerConfig& cfg = runner_->config;
     if (head.version_major != 1) throw BadHttpMessage("HTTP version not supported", 505);
     // RFC 9112 3.2: an HTTP/1.1 request without exactly one Host header gets 400.
-    auto hosts = head.headers.getall("Host");
-    if (hosts.size() > 1 || (hosts.empty() && head.version_minor >= 1))
-        throw BadHttpMessage(hosts.empty() ? "missing Host header" : "more than one Host header", 400);
+    size_t hosts = 0;
+    for (const auto& kv : head.headers) hosts += iequals(kv.first, "Host") ? 1 : 0;
+    if (hosts > 1 || (hosts == 0 && head.version_minor >= 1))
+        throw BadHttpMessage(hosts == 0 ? "missing Host header" : "more than one Host header", 400);
 
     // RFC 9112 6.3: a Transfer-Encoding whose final coding is not chunked leaves the body's
     // length unknown (llhttp only says so after this callback): 400 before anything runs.
     if (!head.chunked && head.headers.contains("Transfer-Encoding"))
         throw BadHttpMessage("Transfer-Encoding without chunked as the final coding", 400);
 
-    auto req = std::make_shared<RequestState>();
-    req->head = std::move(head);
+    std::shared_ptr<RequestState> req = spare_ ? std::move(spare_) : std::make_shared<RequestState>();
+    std::swap(req->head, head);  // the parser gets the spare's cleared head, with its capacity
     req->app = runner_->app;
     req->secure = secure_;
     req->peer = peer_;
@@ -338,45 +340,52 @@ void ServerConnection::write_error(int status, std::string_view message) {
 }
 
 void ServerConnection::serialize(const Response& resp, RequestState& req, bool keep_alive) {
+    using namespace std::string_view_literals;
     const int status = resp.status();
-    const bool head = req.head.method == "HEAD";
+    const bool head = req.head.method == "HEAD"sv;
     const bool with_body = body_allowed(status);
-    out_ += "HTTP/1.1 ";
+    out_.append("HTTP/1.1 "sv);
     append_number(out_, static_cast<uint64_t>(status));
     out_ += ' ';
-    out_ += resp.reason();
-    out_ += "\r\n";
-    bool has_server = false, has_date = false;
+    out_.append(resp.reason());
+    out_.append("\r\n"sv);
+    bool has_server = false, has_date = false, has_type = false;
     for (const auto& [name, value] : resp.headers()) {
         // Framing is the server's to decide: what the handler set would contradict the body.
-        if (iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") || iequals(name, "Connection"))
+        if (iequals(name, "Content-Length"sv) || iequals(name, "Transfer-Encoding"sv) || iequals(name, "Connection"sv))
             continue;
-        has_server = has_server || iequals(name, "Server");
-        has_date = has_date || iequals(name, "Date");
-        out_ += name;
-        out_ += ": ";
-        out_ += value;
-        out_ += "\r\n";
+        has_server = has_server || iequals(name, "Server"sv);
+        has_date = has_date || iequals(name, "Date"sv);
+        has_type = has_type || iequals(name, "Content-Type"sv);
+        out_.append(name);
+        out_.append(": "sv);
+        out_.append(value);
+        out_.append("\r\n"sv);
+    }
+    if (!has_type && !resp.implicit_content_type().empty()) {
+        out_.append("Content-Type: "sv);
+        out_.append(resp.implicit_content_type());
+        out_.append("\r\n"sv);
     }
     if (with_body) {
-        out_ += "Content-Length: ";
+        out_.append("Content-Length: "sv);
         append_number(out_, resp.body().size());
-        out_ += "\r\n";
+        out_.append("\r\n"sv);
     }
     if (!has_date) {
-        out_ += "Date: ";
-        out_ += http_date_now();
-        out_ += "\r\n";
+        out_.append("Date: "sv);
+        out_.append(http_date_now());
+        out_.append("\r\n"sv);
     }
     if (!has_server && !runner_->config.server_header.empty()) {
-        out_ += "Server: ";
-        out_ += runner_->config.server_header;
-        out_ += "\r\n";
+        out_.append("Server: "sv);
+        out_.append(runner_->config.server_header);
+        out_.append("\r\n"sv);
     }
-    if (!keep_alive) out_ += "Connection: close\r\n";
-    else if (req.head.version_minor == 0) out_ += "Connection: keep-alive\r\n";
-    out_ += "\r\n";
-    if (with_body && !head) out_ += resp.body();
+    if (!keep_alive) out_.append("Connection: close\r\n"sv);
+    else if (req.head.version_minor == 0) out_.append("Connection: keep-alive\r\n"sv);
+    out_.append("\r\n"sv);
+    if (with_body && !head) out_.append(resp.body());
 }
 
 void ServerConnection::finish_stream(RequestState& req) {
@@ -384,6 +393,29 @@ void ServerConnection::finish_stream(RequestState& req) {
     if (s.eof || s.head_only) return;
     if (s.chunked) out_ += "0\r\n\r\n";
     s.eof = true;
+}
+
+void ServerConnection::recycle(std::shared_ptr<RequestState>&& req) noexcept {
+    // Nobody else holds it (no handler kept a copy): its strings and vectors serve the next
+    // request, which then allocates nothing for its head.
+    if (req.use_count() != 1 || req->error_status) {
+        req.reset();
+        return;
+    }
+    RequestState& r = *req;
+    r.head.clear();
+    r.path.clear();
+    r.match_path.clear();
+    r.query_pos = std::string::npos;
+    r.match_info.clear();
+    r.content.reset();
+    r.body_cache.reset();
+    r.conn = nullptr;
+    r.has_body = r.expect_continue = r.complete = false;
+    r.route_status = 0;
+    r.allowed.clear();
+    r.stream = StreamProgress{};
+    spare_ = std::move(req);
 }
 
 void ServerConnection::release(RequestState& req) noexcept {
@@ -501,7 +533,7 @@ Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
             req.conn = &c;
             co_await c.answer(c.current_);
             c.release(req);
-            c.current_.reset();
+            c.recycle(std::move(c.current_));
             if (c.closing_) {
                 c.flush();
                 c.close_connection();

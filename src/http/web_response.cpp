@@ -21,9 +21,9 @@ std::string make_content_type(std::string_view type, std::string_view charset) {
 }
 }  // namespace
 
-Response::Response(std::string text, int status) : status_(status), body_(std::move(text)) {
+Response::Response(std::string text, int status)
+    : status_(status), implicit_type_("text/plain; charset=utf-8"), body_(std::move(text)) {
     check_status(status);
-    headers_.set("Content-Type", "text/plain; charset=utf-8");
 }
 
 Response Response::bytes(std::string body, int status, std::string content_type) {
@@ -36,7 +36,7 @@ Response Response::bytes(std::string body, int status, std::string content_type)
 
 Response Response::html(std::string text, int status) {
     Response r(std::move(text), status);
-    r.headers_.set("Content-Type", "text/html; charset=utf-8");
+    r.implicit_type_ = "text/html; charset=utf-8";
     return r;
 }
 
@@ -54,15 +54,16 @@ std::string_view Response::reason() const noexcept {
 
 void Response::set_text(std::string text) {
     body_ = std::move(text);
-    if (!headers_.contains("Content-Type")) headers_.set("Content-Type", "text/plain; charset=utf-8");
+    if (implicit_type_.empty() && !headers_.contains("Content-Type")) implicit_type_ = "text/plain; charset=utf-8";
 }
 
 void Response::set_content_type(std::string_view content_type, std::string_view charset) {
     headers_.set("Content-Type", make_content_type(content_type, charset));
+    implicit_type_ = {};
 }
 
 std::string Response::content_type() const {
-    std::string v = headers_.get("Content-Type", "application/octet-stream");
+    std::string v = headers_.get("Content-Type", implicit_type_.empty() ? "application/octet-stream" : implicit_type_);
     return v.substr(0, v.find(';'));
 }
 
@@ -81,7 +82,11 @@ void Response::set_cookie(std::string_view name, std::string_view value, std::st
 }
 
 Response json_response(const nlohmann::json& data, int status) {
-    return Response::bytes(data.dump(), status, "application/json; charset=utf-8");
+    Response r;
+    r.set_status(status);
+    r.body_ = data.dump();
+    r.implicit_type_ = "application/json; charset=utf-8";
+    return r;
 }
 
 // --- StreamResponse ------------------------------------------------------------------------

@@ -49,7 +49,11 @@ public:
     void set_text(std::string text);
     /// response.content_type / charset: set the Content-Type header.
     void set_content_type(std::string_view content_type, std::string_view charset = {});
+    /// response.content_type: the media type (without parameters).
     [[nodiscard]] std::string content_type() const;
+    /// The Content-Type sent when headers() has none: what the constructor chose ("" if none).
+    /// Kept apart from headers() so that the common response allocates no header list.
+    [[nodiscard]] std::string_view implicit_content_type() const noexcept { return implicit_type_; }
     /// response.set_cookie(name, value, path="/", max_age=None, ...): a Set-Cookie header.
     void set_cookie(std::string_view name, std::string_view value, std::string_view path = "/",
                     std::optional<long> max_age = std::nullopt, bool httponly = false, bool secure = false);
@@ -61,7 +65,9 @@ public:
 
 private:
     friend class StreamResponse;
+    friend Response json_response(const nlohmann::json& data, int status);
     int status_ = 200;
+    std::string_view implicit_type_;  // always a string literal
     std::string reason_;
     Headers headers_;
     std::string body_;
