@@ -18,6 +18,20 @@ void MessageHead::clear() noexcept {
     content_length.reset();
 }
 
+void MessageHead::swap(MessageHead& o) noexcept {
+    method.swap(o.method);
+    target.swap(o.target);
+    std::swap(status, o.status);
+    reason.swap(o.reason);
+    std::swap(version_major, o.version_major);
+    std::swap(version_minor, o.version_minor);
+    headers.swap(o.headers);
+    std::swap(keep_alive, o.keep_alive);
+    std::swap(chunked, o.chunked);
+    std::swap(upgrade, o.upgrade);
+    content_length.swap(o.content_length);
+}
+
 namespace {
 Parser& self(llhttp_t* p) noexcept { return *static_cast<Parser*>(p->data); }
 }  // namespace

@@ -31,6 +31,8 @@ struct MessageHead {
     bool upgrade = false;     // an Upgrade request/response (the bytes after it are not HTTP)
     std::optional<uint64_t> content_length;
     void clear() noexcept;
+    /// Member by member: cheaper than std::swap's three moves of the whole struct.
+    void swap(MessageHead& o) noexcept;
 };
 
 /// Size limits of a message head (aiohttp: max_line_size, max_field_size, max_headers).

@@ -192,7 +192,7 @@ Resource& RouterImpl::resource_for(const std::string& pattern) {
 }
 
 const Handler* RouterImpl::resolve(RequestState& req) const {
-    const std::string& path = req.match_path;
+    const std::string& path = req.match_path.empty() ? req.path : req.match_path;
     const std::string& method = req.head.method;
     size_t limit = resources.size();
     if (auto it = plain.find(path); it != plain.end()) limit = it->second + 1;
@@ -286,9 +286,13 @@ Task<Response> Application::handle(Request request) {
     } catch (const HTTPException& e) {
         http_error.emplace(e);
     }
-    Response resp(http_error->text(), http_error->status());
-    for (const auto& [k, v] : http_error->headers()) resp.headers().add(k, v);
-    co_return resp;
+    co_return detail::exception_response(*http_error);
+}
+
+Response detail::exception_response(const HTTPException& e) {
+    Response resp(e.text(), e.status());
+    for (const auto& [k, v] : e.headers()) resp.headers().add(k, v);
+    return resp;
 }
 
 }  // namespace aio::http

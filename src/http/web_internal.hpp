@@ -38,7 +38,7 @@ struct StreamProgress {
 struct RequestState {
     MessageHead head;
     std::string path;            // percent-decoded
-    std::string match_path;      // decoded except %2F: what routes are matched against
+    std::string match_path;      // decoded except %2F, when the path had escapes; else empty (match `path`)
     size_t query_pos = std::string::npos;  // '?' in head.target
     MatchInfo match_info;
     std::optional<StreamReader> content;   // requests with a body
@@ -97,6 +97,8 @@ struct RunnerState {
     Event all_closed;  // set while `connections` is empty
     bool shutting_down = false;
     std::vector<SockAddr> addresses;
+    std::string date_line_date;  // the Date these lines were built for
+    std::string date_line;       // "Date: ...\r\nServer: ...\r\n"
 
     void add(ServerConnection* c);
     void remove(ServerConnection* c) noexcept;
@@ -139,12 +141,13 @@ public:
 
 private:
     static Task<void> run(std::shared_ptr<ServerConnection> self);
-    Task<void> answer(std::shared_ptr<RequestState> req);
+    void respond(RequestState& req, Response& resp, std::exception_ptr failure);
     void serialize(const Response& resp, RequestState& req, bool keep_alive);
     void finish_stream(RequestState& req);
     void write_error(int status, std::string_view message);
     void reject(int status, const std::string& message);
     void flush();
+    std::string_view date_and_server();
     /// Closes after what is queued is sent, lingering when the client may still be sending.
     void close_connection();
     void update_reading() noexcept;
@@ -185,6 +188,9 @@ private:
     bool closing_ = false;       // graceful shutdown, or a response that ends the connection
     TaskRef task_;
 };
+
+/// The response an HTTPException stands for.
+Response exception_response(const HTTPException& e);
 
 /// "Sun, 06 Nov 1994 08:49:37 GMT" for now, formatted at most once a second per thread.
 std::string_view http_date_now();

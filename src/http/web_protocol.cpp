@@ -165,11 +165,16 @@ ParserSink::Body ServerConnection::on_head(MessageHead& head) {
     if (!head.chunked && head.headers.contains("Transfer-Encoding"))
         throw BadHttpMessage("Transfer-Encoding without chunked as the final coding", 400);
 
-    std::shared_ptr<RequestState> req = spare_ ? std::move(spare_) : std::make_shared<RequestState>();
-    std::swap(req->head, head);  // the parser gets the spare's cleared head, with its capacity
-    req->app = runner_->app;
-    req->secure = secure_;
-    req->peer = peer_;
+    std::shared_ptr<RequestState> req;
+    if (spare_) {
+        req = std::move(spare_);  // app, peer and secure are this connection's already
+    } else {
+        req = std::make_shared<RequestState>();
+        req->app = runner_->app;
+        req->secure = secure_;
+        req->peer = peer_;
+    }
+    req->head.swap(head);  // the parser gets the spare's cleared head, with its capacity
     req->started_ns = loop_->clock_ns();
 
     std::string_view target = req->head.target;
@@ -183,14 +188,18 @@ ParserSink::Body ServerConnection::on_head(MessageHead& head) {
     req->query_pos = q;
     std::string_view raw_path = target.substr(0, q);
     if (raw_path == "*" && req->head.method == "OPTIONS") {
-        req->path = req->match_path = "*";
+        req->path = "*";
     } else {
         if (raw_path.empty() || raw_path.front() != '/') throw BadHttpMessage("the request target is not a path", 400);
-        try {
-            req->path = decode_path(raw_path, false);
-            req->match_path = raw_path.find('%') == std::string_view::npos ? req->path : decode_path(raw_path, true);
-        } catch (const HTTPException& e) {
-            throw BadHttpMessage(e.text(), 400);
+        if (raw_path.find('%') == std::string_view::npos) {
+            req->path.assign(raw_path);  // match_path stays empty: the path itself is matched
+        } else {
+            try {
+                req->path = decode_path(raw_path, false);
+                req->match_path = decode_path(raw_path, true);
+            } catch (const HTTPException& e) {
+                throw BadHttpMessage(e.text(), 400);
+            }
         }
     }
 
@@ -339,16 +348,32 @@ void ServerConnection::write_error(int status, std::string_view message) {
     flush();
 }
 
+std::string_view ServerConnection::date_and_server() {
+    // The Date and Server lines change once a second at most: built then, appended whole.
+    std::string_view date = http_date_now();
+    RunnerState& r = *runner_;
+    if (r.date_line_date != date) {
+        r.date_line_date.assign(date);
+        r.date_line = "Date: " + r.date_line_date + "\r\n";
+        if (!r.config.server_header.empty()) r.date_line += "Server: " + r.config.server_header + "\r\n";
+    }
+    return r.date_line;
+}
+
 void ServerConnection::serialize(const Response& resp, RequestState& req, bool keep_alive) {
     using namespace std::string_view_literals;
     const int status = resp.status();
     const bool head = req.head.method == "HEAD"sv;
     const bool with_body = body_allowed(status);
-    out_.append("HTTP/1.1 "sv);
-    append_number(out_, static_cast<uint64_t>(status));
-    out_ += ' ';
-    out_.append(resp.reason());
-    out_.append("\r\n"sv);
+    if (status == 200 && resp.reason() == "OK"sv) {
+        out_.append("HTTP/1.1 200 OK\r\n"sv);
+    } else {
+        out_.append("HTTP/1.1 "sv);
+        append_number(out_, static_cast<uint64_t>(status));
+        out_ += ' ';
+        out_.append(resp.reason());
+        out_.append("\r\n"sv);
+    }
     bool has_server = false, has_date = false, has_type = false;
     for (const auto& [name, value] : resp.headers()) {
         // Framing is the server's to decide: what the handler set would contradict the body.
@@ -372,15 +397,19 @@ void ServerConnection::serialize(const Response& resp, RequestState& req, bool k
         append_number(out_, resp.body().size());
         out_.append("\r\n"sv);
     }
-    if (!has_date) {
-        out_.append("Date: "sv);
-        out_.append(http_date_now());
-        out_.append("\r\n"sv);
-    }
-    if (!has_server && !runner_->config.server_header.empty()) {
-        out_.append("Server: "sv);
-        out_.append(runner_->config.server_header);
-        out_.append("\r\n"sv);
+    if (!has_date && !has_server) {
+        out_.append(date_and_server());
+    } else {
+        if (!has_date) {
+            out_.append("Date: "sv);
+            out_.append(http_date_now());
+            out_.append("\r\n"sv);
+        }
+        if (!has_server && !runner_->config.server_header.empty()) {
+            out_.append("Server: "sv);
+            out_.append(runner_->config.server_header);
+            out_.append("\r\n"sv);
+        }
     }
     if (!keep_alive) out_.append("Connection: close\r\n"sv);
     else if (req.head.version_minor == 0) out_.append("Connection: keep-alive\r\n"sv);
@@ -461,37 +490,30 @@ void ServerConnection::log_access(const RequestState& req, int status, uint64_t 
     }
 }
 
-Task<void> ServerConnection::answer(std::shared_ptr<RequestState> req) {
-    Response resp;
-    std::exception_ptr failure;
-    try {
-        resp = co_await runner_->app->handle(Request(req));
-    } catch (const std::exception&) {
-        failure = std::current_exception();
-    }
+void ServerConnection::respond(RequestState& req, Response& resp, std::exception_ptr failure) {
     if (failure) {
-        loop_->call_exception_handler({"Error handling request " + req->head.method + " " + req->head.target,
+        loop_->call_exception_handler({"Error handling request " + req.head.method + " " + req.head.target,
                                        failure, {}});
-        if (req->stream.prepared) {  // too late for a 500: the client sees the body end early
+        if (req.stream.prepared) {  // too late for a 500: the client sees the body end early
             closing_ = true;
-            co_return;
+            return;
         }
         resp = Response("500 Internal Server Error\n\nServer got itself in trouble", 500);
     }
-    const bool keep_alive = req->head.keep_alive && !closing_ && !resp.will_close() && req->complete &&
-                            !(req->content && req->content->exception());
-    if (req->stream.prepared) {
-        finish_stream(*req);
-        const StreamProgress& s = req->stream;
+    const bool keep_alive = req.head.keep_alive && !closing_ && !resp.will_close() && req.complete &&
+                            !(req.content && req.content->exception());
+    if (req.stream.prepared) {
+        finish_stream(req);
+        const StreamProgress& s = req.stream;
         if (!s.chunked && !s.head_only && s.content_length && s.written != *s.content_length) closing_ = true;
         if (!s.chunked && !s.content_length && !s.head_only) closing_ = true;  // close-delimited
         if (!keep_alive) closing_ = true;
-        log_access(*req, s.status, s.written);
-        co_return;
+        log_access(req, s.status, s.written);
+        return;
     }
-    serialize(resp, *req, keep_alive);
+    serialize(resp, req, keep_alive);
     if (!keep_alive) closing_ = true;
-    log_access(*req, resp.status(), resp.body().size());
+    log_access(req, resp.status(), resp.body().size());
 }
 
 Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
@@ -531,7 +553,23 @@ Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
                 c.flush();
             }
             req.conn = &c;
-            co_await c.answer(c.current_);
+            {
+                // The handler runs inline in this task (no Application::handle frame in between).
+                RouterImpl& router = c.runner_->app->router().impl();
+                Response resp;
+                std::exception_ptr failure;
+                std::optional<HTTPException> http_error;
+                try {
+                    const Handler* h = router.resolve(req);
+                    resp = co_await (h ? *h : router.not_found)(Request(c.current_));
+                } catch (const HTTPException& e) {
+                    http_error.emplace(e);
+                } catch (const std::exception&) {
+                    failure = std::current_exception();
+                }
+                if (http_error) resp = exception_response(*http_error);
+                c.respond(req, resp, failure);
+            }
             c.release(req);
             c.recycle(std::move(c.current_));
             if (c.closing_) {

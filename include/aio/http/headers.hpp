@@ -47,6 +47,7 @@ public:
     /// d.extend(other) / d.update(other) (`replace` true: update, replacing same-named headers).
     void extend(const Headers& other, bool replace = false);
     void clear() noexcept { items_.clear(); }
+    void swap(Headers& o) noexcept { items_.swap(o.items_); }
 
     [[nodiscard]] size_t size() const noexcept { return items_.size(); }
     [[nodiscard]] bool empty() const noexcept { return items_.empty(); }
