@@ -52,7 +52,8 @@ Parser::Parser(Kind kind, ParserSink& sink, ParserLimits limits) : kind_(kind), 
 void Parser::reset() noexcept {
     llhttp_init(&parser_, kind_ == Kind::request ? HTTP_REQUEST : HTTP_RESPONSE, &settings_);
     parser_.data = this;
-    head_.clear();
+    own_head_.clear();
+    head_ = &own_head_;
     field_.clear();
     value_.clear();
     in_value_ = in_message_ = head_done_ = failed_ = upgraded_ = stopped_ = false;
@@ -123,7 +124,13 @@ int Parser::count_head(size_t n, int status) noexcept {
 
 int Parser::cb_message_begin(llhttp_t* p) {
     Parser& s = self(p);
-    s.head_.clear();
+    try {
+        MessageHead* h = s.sink_.begin_message();
+        s.head_ = h ? h : &s.own_head_;
+    } catch (...) {
+        return s.fail(std::current_exception());
+    }
+    s.head_->clear();
     s.field_.clear();
     s.value_.clear();
     s.in_value_ = false;
@@ -135,10 +142,10 @@ int Parser::cb_message_begin(llhttp_t* p) {
 
 int Parser::cb_url(llhttp_t* p, const char* at, size_t n) {
     Parser& s = self(p);
-    if (s.head_.target.size() + n > s.limits_.max_line_size) return s.fail("the request target is too long", 414);
+    if (s.head_->target.size() + n > s.limits_.max_line_size) return s.fail("the request target is too long", 414);
     if (int r = s.count_head(n, 431)) return r;
     try {
-        s.head_.target.append(at, n);
+        s.head_->target.append(at, n);
     } catch (...) {
         return s.fail(std::current_exception());
     }
@@ -147,10 +154,10 @@ int Parser::cb_url(llhttp_t* p, const char* at, size_t n) {
 
 int Parser::cb_status(llhttp_t* p, const char* at, size_t n) {
     Parser& s = self(p);
-    if (s.head_.reason.size() + n > s.limits_.max_line_size) return s.fail("the status line is too long", 400);
+    if (s.head_->reason.size() + n > s.limits_.max_line_size) return s.fail("the status line is too long", 400);
     if (int r = s.count_head(n, 400)) return r;
     try {
-        s.head_.reason.append(at, n);
+        s.head_->reason.append(at, n);
     } catch (...) {
         return s.fail(std::current_exception());
     }
@@ -158,8 +165,8 @@ int Parser::cb_status(llhttp_t* p, const char* at, size_t n) {
 }
 
 void Parser::finish_field() {
-    if (head_.headers.size() >= limits_.max_headers) throw BadHttpMessage("too many header fields", 431);
-    head_.headers.add(std::move(field_), std::move(value_));
+    if (head_->headers.size() >= limits_.max_headers) throw BadHttpMessage("too many header fields", 431);
+    head_->headers.add(std::move(field_), std::move(value_));
     field_.clear();
     value_.clear();
 }
@@ -205,7 +212,7 @@ int Parser::cb_headers_complete(llhttp_t* p) {
     try {
         if (s.in_value_ || !s.field_.empty()) s.finish_field();
         s.in_value_ = false;
-        MessageHead& h = s.head_;
+        MessageHead& h = *s.head_;
         if (s.kind_ == Kind::request) h.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
         else h.status = p->status_code;
         h.version_major = p->http_major;

@@ -47,6 +47,9 @@ struct ParserLimits {
 class ParserSink {
 public:
     virtual ~ParserSink() = default;
+    /// A message begins: where to parse its head (it is cleared first). The default, null, uses
+    /// the parser's own; a sink that keeps heads returns one it owns and saves a copy later.
+    virtual MessageHead* begin_message() { return nullptr; }
     /// What to do with the body of the message whose head just ended.
     enum class Body {
         read,     // as its headers say
@@ -109,7 +112,8 @@ private:
     Kind kind_;
     ParserSink& sink_;
     ParserLimits limits_;
-    MessageHead head_;
+    MessageHead own_head_;
+    MessageHead* head_ = &own_head_;
     std::string field_;
     std::string value_;
     bool in_value_ = false;

@@ -121,6 +121,7 @@ public:
     void pause_writing() override;
     void resume_writing() override;
 
+    MessageHead* begin_message() override;
     Body on_head(MessageHead& head) override;
     void on_body(std::string_view chunk) override;
     void on_message_complete() override;
@@ -167,6 +168,7 @@ private:
     std::shared_ptr<RequestState> parsing_;  // the request whose body is arriving
     std::shared_ptr<RequestState> current_;  // the request being answered
     std::shared_ptr<RequestState> spare_;    // a finished one, kept for its capacity
+    std::shared_ptr<RequestState> incoming_; // the one whose head the parser is filling
     Event wake_;      // set when queue_ gains a request or the connection ends
     Event writable_;  // clear while the transport asked us to stop writing
     std::string out_;

@@ -151,30 +151,45 @@ void ServerConnection::connection_lost(std::exception_ptr) {
 void ServerConnection::pause_writing() { writable_.clear(); }
 void ServerConnection::resume_writing() { writable_.set(); }
 
+MessageHead* ServerConnection::begin_message() {
+    if (!incoming_) {
+        if (spare_) {
+            incoming_ = std::move(spare_);  // app, peer and secure are this connection's already
+        } else {
+            incoming_ = std::make_shared<RequestState>();
+            incoming_->app = runner_->app;
+            incoming_->secure = secure_;
+            incoming_->peer = peer_;
+        }
+    }
+    return &incoming_->head;
+}
+
 ParserSink::Body ServerConnection::on_head(MessageHead& head) {
     const ServerConfig& cfg = runner_->config;
     if (head.version_major != 1) throw BadHttpMessage("HTTP version not supported", 505);
-    // RFC 9112 3.2: an HTTP/1.1 request without exactly one Host header gets 400.
+    // One pass over the headers for what the server itself must check.
     size_t hosts = 0;
-    for (const auto& kv : head.headers) hosts += iequals(kv.first, "Host") ? 1 : 0;
+    bool transfer_encoding = false;
+    const std::string* expect = nullptr;
+    for (const auto& [name, value] : head.headers) {
+        switch (name.size()) {
+            case 4: hosts += iequals(name, "Host") ? 1 : 0; break;
+            case 6: if (iequals(name, "Expect")) expect = &value; break;
+            case 17: transfer_encoding = transfer_encoding || iequals(name, "Transfer-Encoding"); break;
+            default: break;
+        }
+    }
+    // RFC 9112 3.2: an HTTP/1.1 request without exactly one Host header gets 400.
     if (hosts > 1 || (hosts == 0 && head.version_minor >= 1))
         throw BadHttpMessage(hosts == 0 ? "missing Host header" : "more than one Host header", 400);
-
     // RFC 9112 6.3: a Transfer-Encoding whose final coding is not chunked leaves the body's
     // length unknown (llhttp only says so after this callback): 400 before anything runs.
-    if (!head.chunked && head.headers.contains("Transfer-Encoding"))
+    if (!head.chunked && transfer_encoding)
         throw BadHttpMessage("Transfer-Encoding without chunked as the final coding", 400);
 
-    std::shared_ptr<RequestState> req;
-    if (spare_) {
-        req = std::move(spare_);  // app, peer and secure are this connection's already
-    } else {
-        req = std::make_shared<RequestState>();
-        req->app = runner_->app;
-        req->secure = secure_;
-        req->peer = peer_;
-    }
-    req->head.swap(head);  // the parser gets the spare's cleared head, with its capacity
+    if (!incoming_ || &incoming_->head != &head) throw BadHttpMessage("internal error: a head not begun", 500);
+    std::shared_ptr<RequestState> req = std::move(incoming_);
     req->started_ns = loop_->clock_ns();
 
     std::string_view target = req->head.target;
@@ -205,7 +220,7 @@ ParserSink::Body ServerConnection::on_head(MessageHead& head) {
 
     uint64_t max_body = runner_->app->client_max_size();
     req->has_body = req->head.chunked || req->head.content_length.value_or(0) > 0;
-    if (auto expect = req->head.headers.get("Expect")) {
+    if (expect) {
         if (!iequals(*expect, "100-continue")) throw BadHttpMessage("unsupported Expect header", 417);
         req->expect_continue = req->has_body && req->head.version_minor >= 1;
     }
@@ -390,10 +405,11 @@ void ServerConnection::serialize(const Response& resp, RequestState& req, bool k
     if (!has_type && !resp.implicit_content_type().empty()) {
         out_.append("Content-Type: "sv);
         out_.append(resp.implicit_content_type());
-        out_.append("\r\n"sv);
+        out_.append(with_body ? "\r\nContent-Length: "sv : "\r\n"sv);
+    } else if (with_body) {
+        out_.append("Content-Length: "sv);
     }
     if (with_body) {
-        out_.append("Content-Length: "sv);
         append_number(out_, resp.body().size());
         out_.append("\r\n"sv);
     }
@@ -411,9 +427,9 @@ void ServerConnection::serialize(const Response& resp, RequestState& req, bool k
             out_.append("\r\n"sv);
         }
     }
-    if (!keep_alive) out_.append("Connection: close\r\n"sv);
-    else if (req.head.version_minor == 0) out_.append("Connection: keep-alive\r\n"sv);
-    out_.append("\r\n"sv);
+    if (!keep_alive) out_.append("Connection: close\r\n\r\n"sv);
+    else if (req.head.version_minor == 0) out_.append("Connection: keep-alive\r\n\r\n"sv);
+    else out_.append("\r\n"sv);
     if (with_body && !head) out_.append(resp.body());
 }
 
@@ -432,8 +448,7 @@ void ServerConnection::recycle(std::shared_ptr<RequestState>&& req) noexcept {
         return;
     }
     RequestState& r = *req;
-    r.head.clear();
-    r.path.clear();
+    r.path.clear();  // the head is cleared by the parser when it fills it again
     r.match_path.clear();
     r.query_pos = std::string::npos;
     r.match_info.clear();
