@@ -533,6 +533,12 @@ void ServerConnection::respond(RequestState& req, Response& resp, std::exception
 
 Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
     ServerConnection& c = *self;
+    // The frame holds `self` and task_ holds the frame: let go of the frame on every way out
+    // (cancellation included), or the two keep each other alive for ever.
+    struct ForgetTask {
+        ServerConnection& c;
+        ~ForgetTask() { c.task_ = TaskRef(); }
+    } forget{c};
     try {
         for (;;) {
             if (c.queue_.empty()) {
