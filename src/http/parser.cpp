@@ -166,6 +166,8 @@ int Parser::cb_status(llhttp_t* p, const char* at, size_t n) {
 
 void Parser::finish_field() {
     if (head_->headers.size() >= limits_.max_headers) throw BadHttpMessage("too many header fields", 431);
+    // RFC 9110 5.5: whitespace around a value is not part of it (llhttp drops only the leading).
+    while (!value_.empty() && (value_.back() == ' ' || value_.back() == '\t')) value_.pop_back();
     head_->headers.add(std::move(field_), std::move(value_));
     field_.clear();
     value_.clear();
@@ -223,8 +225,13 @@ int Parser::cb_headers_complete(llhttp_t* p) {
         if (p->flags & F_CONTENT_LENGTH) h.content_length = p->content_length;
         s.head_done_ = true;
         const bool upgrade = h.upgrade;  // the sink may take the head (swap it out)
+        // RFC 9112 6.3: a 1xx, 204 or 304 response has no body whatever its headers say (llhttp
+        // skips it only when there is neither Content-Length nor chunked coding).
+        const bool never_body = s.kind_ == Kind::response && (h.status < 200 || h.status == 204 || h.status == 304);
         switch (s.sink_.on_head(h)) {
-            case ParserSink::Body::read: return upgrade ? 2 : 0;
+            case ParserSink::Body::read:
+                if (upgrade) return 2;
+                return never_body ? 1 : 0;
             case ParserSink::Body::none: return 1;
             case ParserSink::Body::stop: s.stopped_ = true; return HPE_USER;
         }
