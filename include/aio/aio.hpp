@@ -19,6 +19,8 @@
 #include "aio/core/task_group.hpp"
 #include "aio/core/timeout.hpp"
 #include "aio/core/wait.hpp"
+#include "aio/http/client.hpp"
+#include "aio/http/client_response.hpp"
 #include "aio/http/errors.hpp"
 #include "aio/http/headers.hpp"
 #include "aio/http/stream_reader.hpp"

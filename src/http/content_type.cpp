@@ -65,7 +65,11 @@ ContentType parse_content_type(std::string_view header) {
 }
 
 std::string to_utf8(std::string body, std::string_view charset) {
-    if (!(iequals(charset, "iso-8859-1") || iequals(charset, "latin-1") || iequals(charset, "latin1"))) return body;
+    static constexpr std::string_view kLatin1[] = {"iso-8859-1", "latin-1", "latin1",  "l1",
+                                                   "iso8859-1",  "iso_8859-1", "cp819", "ibm819"};
+    bool latin1 = false;
+    for (std::string_view name : kLatin1) latin1 = latin1 || iequals(charset, name);
+    if (!latin1) return body;
     std::string out;
     out.reserve(body.size() + body.size() / 8);
     for (unsigned char c : body) {

@@ -1,0 +1,601 @@
+// The client's connections (aio::Protocol + llhttp) and their pool (aiohttp's TCPConnector).
+#include <algorithm>
+#include <system_error>
+
+#include "aio/core/timeout.hpp"
+#include "aio/net/address.hpp"
+#include "client_internal.hpp"
+
+namespace aio::http::detail {
+
+namespace {
+double seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
+
+std::string what_of(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return x.what();
+    } catch (...) {
+        return "unknown error";
+    }
+}
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Connection
+
+void Connection::connection_made(Transport& transport) { transport_ = &transport; }
+
+uint64_t Connection::start(Exchange& ex, std::string_view bytes, bool head_request,
+                           std::optional<std::chrono::nanoseconds> sock_read, bool auto_decompress) {
+    ex_ = &ex;
+    busy_ = true;
+    ++seq_;
+    ++requests_;
+    head_request_ = head_request;
+    auto_decompress_ = auto_decompress;
+    keep_alive_ = true;
+    informational_ = false;
+    inflater_.reset();
+    sock_read_ = sock_read;
+    transport_->write(bytes);
+    if (sock_read_) {
+        last_data_ = transport_->get_loop().time();
+        arm_read_timer();
+    }
+    return seq_;
+}
+
+void Connection::arm_read_timer() {
+    // One timer per sock_read period, not one per read: data_received only stamps last_data_, and
+    // the timer, when it fires early, re-arms itself for what is left.
+    double due = last_data_ + seconds(*sock_read_);
+    std::weak_ptr<Connection> self = weak_from_this();
+    read_timer_ = transport_->get_loop().call_at(due, [self] {
+        if (auto c = self.lock()) c->on_read_timer();
+    });
+}
+
+void Connection::on_read_timer() noexcept {
+    if (!busy_ || !transport_ || !sock_read_) return;
+    double now = transport_->get_loop().time();
+    // Nobody reads the body (it is paused): that is no socket wait, so nothing is charged.
+    if (reading_paused_) last_data_ = now;
+    if (now - last_data_ < seconds(*sock_read_) - 1e-6) {
+        try {
+            arm_read_timer();
+        } catch (...) {
+            close();
+        }
+        return;
+    }
+    std::exception_ptr e;
+    try {
+        throw SocketTimeoutError("Timeout on reading data from socket");
+    } catch (...) {
+        e = std::current_exception();
+    }
+    fail(e);
+}
+
+void Connection::data_received(std::string_view data) {
+    if (!busy_) {
+        // Bytes on an idle connection: nothing can make sense of them, and a later response would.
+        close();
+        return;
+    }
+    if (sock_read_) last_data_ = transport_->get_loop().time();
+    if (ex_) ex_->any_byte = true;
+    try {
+        parser_.feed(data);
+    } catch (...) {
+        fail(std::current_exception());
+    }
+}
+
+ParserSink::Body Connection::on_head(MessageHead& head) {
+    if (!busy_ || !ex_) throw BadHttpMessage("a response nobody asked for");
+    if (head.status >= 100 && head.status < 200 && head.status != 101) {
+        informational_ = true;  // 100 Continue, 103 Early Hints: the real response follows
+        return Body::none;
+    }
+    keep_alive_ = head.keep_alive;
+    body_ = StreamReader(std::make_shared<BodyState>());
+    body_.state()->flow = this;
+    if (auto_decompress_ && !head_request_) {
+        if (auto ce = head.headers.get("Content-Encoding")) {
+            if (iequals(*ce, "gzip") || iequals(*ce, "x-gzip"))
+                inflater_ = std::make_unique<Inflater>(true);
+            else if (iequals(*ce, "deflate"))
+                inflater_ = std::make_unique<Inflater>(false);
+        }
+    }
+    Exchange* ex = std::exchange(ex_, nullptr);
+    ex->head = std::move(head);
+    ex->body = body_;
+    ex->ready.set();
+    return head_request_ ? Body::none : Body::read;
+}
+
+void Connection::on_body(std::string_view chunk) {
+    if (inflater_) {
+        inflater_->feed(chunk, [this](std::string_view d) { body_.feed_data(d); });
+    } else {
+        body_.feed_data(chunk);
+    }
+}
+
+void Connection::on_message_complete() {
+    if (informational_) {
+        informational_ = false;
+        return;
+    }
+    if (inflater_ && !inflater_->finished())
+        throw ClientPayloadError("Response payload is not completed: the compressed body ended early");
+    busy_ = false;
+    read_timer_.cancel();
+    inflater_.reset();
+    if (body_.state()) {
+        body_.state()->flow = nullptr;
+        body_.feed_eof();
+        body_ = StreamReader(std::shared_ptr<BodyState>());
+    }
+    if (reading_paused_ && transport_) {
+        reading_paused_ = false;
+        transport_->resume_reading();  // an idle connection must see the server's EOF
+    }
+    give_back(keep_alive_);
+}
+
+void Connection::give_back(bool reusable) noexcept {
+    if (connector_)
+        connector_->released(*this, reusable && is_open());
+    else
+        close();  // no pool to go back to
+}
+
+void Connection::pause_reading() noexcept {
+    if (transport_ && !reading_paused_) {
+        reading_paused_ = true;
+        transport_->pause_reading();
+    }
+}
+
+void Connection::resume_reading() noexcept {
+    if (transport_ && reading_paused_) {
+        reading_paused_ = false;
+        if (sock_read_) last_data_ = transport_->get_loop().time();
+        transport_->resume_reading();
+    }
+}
+
+void Connection::finish_exchange_error(std::exception_ptr e) noexcept {
+    Exchange* ex = std::exchange(ex_, nullptr);
+    ex->error = std::move(e);
+    ex->ready.set();
+}
+
+void Connection::fail_body(std::exception_ptr e) noexcept {
+    if (!body_.state()) return;
+    body_.state()->flow = nullptr;
+    if (!body_.is_eof()) body_.set_exception(std::move(e));
+    body_ = StreamReader(std::shared_ptr<BodyState>());
+}
+
+void Connection::fail(std::exception_ptr e) noexcept {
+    if (busy_) {
+        if (ex_) {
+            finish_exchange_error(e);
+        } else {
+            // A body that fails is a payload error whatever the cause (a bad chunk size, a stream
+            // that does not inflate), except a timeout, which keeps its own type.
+            try {
+                std::rethrow_exception(e);
+            } catch (const ClientPayloadError&) {
+            } catch (const ServerTimeoutError&) {
+            } catch (const std::exception& x) {
+                try {
+                    throw ClientPayloadError(std::string("Response payload is not completed: ") + x.what());
+                } catch (...) {
+                    e = std::current_exception();
+                }
+            } catch (...) {
+            }
+            fail_body(e);
+        }
+    }
+    close();
+}
+
+void Connection::abandon_exchange() noexcept {
+    ex_ = nullptr;
+    close();
+}
+
+void Connection::release_response(uint64_t seq) noexcept {
+    if (!busy_ || seq != seq_) return;  // the body arrived in full: the connection went back already
+    try {
+        fail_body(std::make_exception_ptr(ClientConnectionError("Connection closed: the response was released")));
+    } catch (...) {
+        fail_body(nullptr);
+    }
+    close();
+}
+
+void Connection::close() noexcept {
+    if (ex_) finish_exchange_error(std::make_exception_ptr(ServerDisconnectedError("Connection closed")));
+    if (busy_) fail_body(std::make_exception_ptr(ClientConnectionError("Connection closed")));
+    busy_ = false;
+    read_timer_.cancel();
+    if (transport_ && !closing_) {
+        closing_ = true;
+        transport_->abort();
+    }
+    // connection_lost comes on a later iteration, perhaps after the session is gone: the pool is
+    // told now, and only now.
+    if (auto* c = std::exchange(connector_, nullptr)) c->lost(*this);
+}
+
+void Connection::connection_lost(std::exception_ptr exc) {
+    read_timer_.cancel();
+    // Gone from here on: a close-delimited body completed below must not go back to the pool.
+    transport_ = nullptr;
+    closing_ = true;
+    if (busy_) {
+        if (ex_) {
+            std::string why = exc ? "Server disconnected: " + what_of(exc) : "Server disconnected";
+            finish_exchange_error(std::make_exception_ptr(ServerDisconnectedError(why)));
+        } else if (body_.state()) {
+            std::exception_ptr err;
+            if (exc) {
+                err = std::make_exception_ptr(ClientPayloadError("Response payload is not completed: " + what_of(exc)));
+            } else {
+                // A body delimited by the close ends here; any other is cut short.
+                try {
+                    parser_.feed_eof();
+                } catch (const std::exception& e) {
+                    err = std::make_exception_ptr(
+                        ClientPayloadError(std::string("Response payload is not completed: ") + e.what()));
+                }
+                if (!err && busy_)
+                    err = std::make_exception_ptr(ClientPayloadError("Response payload is not completed"));
+            }
+            if (err) fail_body(err);
+        }
+        busy_ = false;
+    }
+    if (auto* c = std::exchange(connector_, nullptr)) c->lost(*this);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connector
+
+Connector::Connector(const ClientSessionOptions& o)
+    : limit_(o.limit),
+      limit_per_host_(o.limit_per_host),
+      ttl_dns_(o.ttl_dns_cache),
+      keepalive_(seconds(o.keepalive_timeout)),
+      force_close_(o.force_close) {}
+
+Connector::~Connector() {
+    close();
+    for (auto& w : all_)
+        if (auto c = w.lock()) c->detach();
+}
+
+bool Connector::can_take(const std::string& key) const noexcept {
+    if (limit_ && acquired_ >= limit_) return false;
+    if (limit_per_host_) {
+        auto it = hosts_.find(key);
+        if (it != hosts_.end() && it->second.acquired >= limit_per_host_) return false;
+    }
+    return true;
+}
+
+void Connector::take_slot(const std::string& key) {
+    ++hosts_[key].acquired;
+    ++acquired_;
+}
+
+void Connector::give_slot(const std::string& key) noexcept {
+    --acquired_;
+    auto it = hosts_.find(key);
+    if (it != hosts_.end()) {
+        --it->second.acquired;
+        if (it->second.acquired == 0 && it->second.idle.empty()) hosts_.erase(it);
+    }
+    wake_waiters();
+}
+
+void Connector::wake_waiters() noexcept {
+    if (closed_) return;
+    // Slots are handed over at once, in arrival order, to whoever the limits now let in: the
+    // queue therefore never holds a waiter that could go, and newcomers may take a free slot.
+    for (auto it = waiters_.begin(); it != waiters_.end();) {
+        if (limit_ && acquired_ >= limit_) break;
+        SlotWaiter* w = *it;
+        if (!can_take(w->key)) {
+            ++it;
+            continue;
+        }
+        try {
+            take_slot(w->key);
+        } catch (...) {
+            break;  // out of memory: the waiter stays queued
+        }
+        w->in_queue = false;
+        w->got = true;
+        it = waiters_.erase(it);
+        w->granted.set_result();
+    }
+}
+
+Task<void> Connector::wait_slot(std::string key) {
+    SlotWaiter w{key, create_future<void>()};
+    auto it = waiters_.insert(waiters_.end(), &w);
+    std::exception_ptr err;
+    try {
+        co_await w.granted;
+    } catch (...) {
+        err = std::current_exception();
+    }
+    if (w.in_queue) waiters_.erase(it);
+    if (err) {
+        if (w.got) give_slot(key);  // granted, but we were cancelled on the way: pass it on
+        std::rethrow_exception(err);
+    }
+}
+
+std::shared_ptr<Connection> Connector::take_idle(const std::string& key) noexcept {
+    auto it = hosts_.find(key);
+    if (it == hosts_.end()) return nullptr;
+    auto& idle = it->second.idle;
+    double now = get_running_loop().time();
+    while (!idle.empty()) {
+        std::shared_ptr<Connection> c = std::move(idle.back());
+        idle.pop_back();
+        c->in_idle = false;
+        if (c->is_open() && now - c->idle_since < keepalive_) return c;
+        c->close();
+    }
+    return nullptr;
+}
+
+void Connector::remove_idle(Connection& c) noexcept {
+    c.in_idle = false;
+    auto it = hosts_.find(c.key());
+    if (it == hosts_.end()) return;
+    auto& idle = it->second.idle;
+    for (size_t i = 0; i < idle.size(); ++i) {
+        if (idle[i].get() == &c) {
+            idle.erase(idle.begin() + static_cast<std::ptrdiff_t>(i));
+            break;
+        }
+    }
+    if (it->second.acquired == 0 && idle.empty()) hosts_.erase(it);
+}
+
+void Connector::released(Connection& c, bool reusable) noexcept {
+    bool keep = reusable && !closed_ && !force_close_ && keepalive_ > 0;
+    if (keep) {
+        try {
+            hosts_[c.key()].idle.push_back(c.shared_from_this());
+            c.in_idle = true;
+            c.idle_since = get_running_loop().time();
+            arm_cleanup();
+        } catch (...) {
+            keep = false;
+        }
+    }
+    if (c.holds_slot) {
+        c.holds_slot = false;
+        give_slot(c.key());
+    }
+    if (!keep) c.close();
+}
+
+void Connector::lost(Connection& c) noexcept {
+    if (c.in_idle) remove_idle(c);
+    if (c.holds_slot) {
+        c.holds_slot = false;
+        give_slot(c.key());
+    }
+    std::erase_if(all_, [&c](const std::weak_ptr<Connection>& w) {
+        auto p = w.lock();
+        return !p || p.get() == &c;
+    });
+}
+
+void Connector::arm_cleanup() {
+    if (cleanup_armed_) return;
+    double oldest = -1;
+    for (auto& [key, host] : hosts_)
+        for (auto& c : host.idle)
+            if (oldest < 0 || c->idle_since < oldest) oldest = c->idle_since;
+    if (oldest < 0) return;
+    cleanup_armed_ = true;
+    cleanup_timer_ = get_running_loop().call_at(oldest + keepalive_, [this] {
+        cleanup_armed_ = false;
+        cleanup();
+    });
+}
+
+void Connector::cleanup() noexcept {
+    double now = get_running_loop().time();
+    std::vector<std::shared_ptr<Connection>> expired;
+    for (auto& [key, host] : hosts_)
+        for (auto& c : host.idle)
+            if (now - c->idle_since >= keepalive_ - 1e-6) expired.push_back(c);
+    for (auto& c : expired)
+        c->close();
+    try {
+        arm_cleanup();
+    } catch (...) {
+    }
+}
+
+void Connector::close() noexcept {
+    if (closed_) return;
+    closed_ = true;
+    cleanup_timer_.cancel();
+    cleanup_armed_ = false;
+    std::vector<std::weak_ptr<Connection>> all = std::move(all_);
+    all_.clear();
+    for (auto& w : all) {
+        if (auto c = w.lock()) {
+            c->close();
+            c->detach();
+        }
+    }
+    hosts_.clear();
+    auto waiters = std::move(waiters_);
+    waiters_.clear();
+    for (SlotWaiter* w : waiters) {
+        w->in_queue = false;
+        w->granted.set_exception(std::make_exception_ptr(RuntimeError("Session is closed")));
+    }
+}
+
+ConnectorStats Connector::stats() const noexcept {
+    ConnectorStats s;
+    for (auto& [key, host] : hosts_)
+        s.idle += host.idle.size();
+    s.acquired = acquired_;
+    s.waiting = waiters_.size();
+    s.opened = opened_;
+    s.dns_lookups = lookups_;
+    return s;
+}
+
+Task<std::vector<SockAddr>> Connector::resolve(std::string host, uint16_t port) {
+    const bool use_cache = !ttl_dns_ || ttl_dns_->count() > 0;
+    std::string key = host + ':' + std::to_string(port);
+    double now = get_running_loop().time();
+    if (use_cache) {
+        auto it = dns_.find(key);
+        if (it != dns_.end() && (it->second.expires < 0 || now < it->second.expires)) co_return it->second.addrs;
+    }
+    ++lookups_;
+    GetAddrInfoOptions o;
+    o.type = SOCK_STREAM;
+    std::vector<AddrInfo> infos;
+    try {
+        infos = co_await getaddrinfo(host, port, o);
+    } catch (const GaiError& e) {
+        throw ClientConnectorError(host, port, e.what());
+    }
+    std::vector<SockAddr> addrs;
+    for (auto& i : infos)
+        addrs.push_back(i.addr);
+    if (addrs.empty()) throw ClientConnectorError(host, port, "no address");
+    if (use_cache) {
+        DnsEntry& e = dns_[key];
+        e.addrs = addrs;
+        e.expires = ttl_dns_ ? get_running_loop().time() + seconds(*ttl_dns_) : -1.0;
+    }
+    co_return addrs;
+}
+
+Task<std::shared_ptr<Connection>> Connector::open(URL url, std::string key, std::shared_ptr<SSLContext> ssl,
+                                                  ClientTimeout timeout) {
+    const std::string& host = url.host();
+    const uint16_t port = url.port();
+    std::vector<SockAddr> addrs = co_await resolve(host, port);
+    ConnectOptions o;
+    o.ssl = ssl;
+    if (ssl) o.server_hostname = host;
+    std::exception_ptr last;
+    for (const SockAddr& addr : addrs) {
+        auto conn = std::make_shared<Connection>(key);
+        // Named, not a temporary of the co_await expression (g++ 12, docs/design.md).
+        ProtocolFactory factory = [conn]() -> std::shared_ptr<Protocol> { return conn; };
+        auto attempt = create_connection(std::move(factory), addr.host(), addr.port(), o);
+        try {
+            if (timeout.sock_connect)
+                co_await wait_for(std::move(attempt), *timeout.sock_connect);
+            else
+                co_await std::move(attempt);
+            ++opened_;
+            all_.push_back(conn);
+            conn->attach(this);
+            co_return conn;
+        } catch (const SSLCertVerificationError& e) {
+            throw ClientConnectorCertificateError(host, port, e.what());
+        } catch (const SSLError& e) {
+            throw ClientConnectorError(host, port, e.what());
+        } catch (const TimeoutError&) {
+            last = std::make_exception_ptr(ConnectionTimeoutError("Connection timeout to host " + url.host_port() +
+                                                                  " (" + addr.to_string() + ")"));
+        } catch (const std::system_error& e) {
+            last = std::make_exception_ptr(ClientConnectorError(host, port, e.what()));
+        }
+    }
+    std::rethrow_exception(last);
+}
+
+Task<std::shared_ptr<Connection>> Connector::connect(const URL& url, std::shared_ptr<SSLContext> ssl,
+                                                     ClientTimeout timeout, bool fresh) {
+    if (closed_) throw RuntimeError("Session is closed");
+    std::string key = url.scheme() + "://" + url.host_port();
+    if (ssl) key += '#' + std::to_string(reinterpret_cast<uintptr_t>(ssl.get()));
+
+    if (can_take(key)) {
+        take_slot(key);
+    } else if (timeout.pool) {
+        auto wait = wait_slot(key);
+        bool timed_out = false;
+        try {
+            co_await wait_for(std::move(wait), *timeout.pool);
+        } catch (const TimeoutError&) {
+            timed_out = true;
+        }
+        if (timed_out)
+            throw ConnectionTimeoutError("Connection timeout: no free connection to " + url.host_port() +
+                                         " within the pool timeout");
+    } else {
+        co_await wait_slot(key);
+    }
+
+    // The slot is ours from here: hand it to the connection, or give it back.
+    struct SlotGuard {
+        Connector* self;
+        const std::string& key;
+        bool armed = true;
+        ~SlotGuard() {
+            if (armed && !self->closed_) self->give_slot(key);
+        }
+    } guard{this, key};
+
+    if (!fresh) {
+        if (auto c = take_idle(key)) {
+            c->holds_slot = true;
+            guard.armed = false;
+            co_return c;
+        }
+    }
+    std::shared_ptr<Connection> c;
+    auto opening = open(url, key, ssl, timeout);
+    if (timeout.connect) {
+        bool timed_out = false;
+        try {
+            c = co_await wait_for(std::move(opening), *timeout.connect);
+        } catch (const ServerTimeoutError&) {
+            throw;
+        } catch (const TimeoutError&) {
+            timed_out = true;
+        }
+        if (timed_out) throw ConnectionTimeoutError("Connection timeout to host " + url.host_port());
+    } else {
+        c = co_await std::move(opening);
+    }
+    if (closed_ || !c->is_open()) {
+        c->close();
+        throw ServerDisconnectedError("Server disconnected before the request was sent");
+    }
+    c->holds_slot = true;
+    guard.armed = false;
+    co_return c;
+}
+
+}  // namespace aio::http::detail

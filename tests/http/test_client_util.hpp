@@ -1,0 +1,115 @@
+// Helpers for the HTTP client tests: the Python peer server (tests/http/peers/client_peer.py),
+// started once per test process before the loop runs.
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <aio/http/client.hpp>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "net/net_test_util.hpp"
+
+extern char** environ;
+
+namespace aiotest {
+
+/// A child process with its stdin and stdout on pipes. Closing its stdin tells client_peer.py to
+/// exit; the destructor does that, then kills and reaps it.
+class ChildProcess {
+public:
+    explicit ChildProcess(std::vector<std::string> argv) {
+        int in[2], out[2];
+        if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0)
+            throw std::system_error(errno, std::generic_category(), "pipe2");
+        posix_spawn_file_actions_t fa;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+        posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+        std::vector<char*> args;
+        for (auto& a : argv)
+            args.push_back(a.data());
+        args.push_back(nullptr);
+        int rc = ::posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), environ);
+        posix_spawn_file_actions_destroy(&fa);
+        ::close(in[0]);
+        ::close(out[1]);
+        in_ = in[1];
+        out_ = out[0];
+        if (rc != 0) {
+            pid_ = -1;
+            throw std::system_error(rc, std::generic_category(), "posix_spawn " + argv[0]);
+        }
+    }
+    ChildProcess(const ChildProcess&) = delete;
+    ChildProcess& operator=(const ChildProcess&) = delete;
+    ~ChildProcess() {
+        if (in_ >= 0) ::close(in_);
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            ::waitpid(pid_, nullptr, 0);
+        }
+        if (out_ >= 0) ::close(out_);
+    }
+    /// One line of the child's stdout, waiting at most `timeout_ms`; "" on EOF or timeout.
+    std::string read_line(int timeout_ms = 15000) {
+        std::string line;
+        char c = 0;
+        for (;;) {
+            pollfd p{out_, POLLIN, 0};
+            if (::poll(&p, 1, timeout_ms) <= 0) break;
+            if (::read(out_, &c, 1) != 1 || c == '\n') break;
+            line += c;
+        }
+        return line;
+    }
+
+private:
+    pid_t pid_ = -1;
+    int in_ = -1;
+    int out_ = -1;
+};
+
+/// client_peer.py on 127.0.0.1 (plain, or TLS with the given certificate and key).
+class PeerServer {
+public:
+    explicit PeerServer(const std::string& cert = {}, const std::string& key = {}) : proc_(argv(cert, key)) {
+        std::string line = proc_.read_line();
+        if (line.empty()) throw std::runtime_error("client_peer.py did not report its port");
+        port_ = static_cast<uint16_t>(std::stoi(line));
+    }
+    [[nodiscard]] uint16_t port() const { return port_; }
+    /// "http://127.0.0.1:PORT" + path.
+    [[nodiscard]] std::string url(const std::string& path, const std::string& scheme = "http",
+                                  const std::string& host = "127.0.0.1") const {
+        return scheme + "://" + host + ":" + std::to_string(port_) + path;
+    }
+
+private:
+    static std::vector<std::string> argv(const std::string& cert, const std::string& key) {
+        std::vector<std::string> a{AIO_PYTHON3, std::string(AIO_HTTP_PEERS_DIR) + "/client_peer.py"};
+        if (!cert.empty()) {
+            a.push_back("--tls");
+            a.push_back(cert);
+            a.push_back(key);
+        }
+        return a;
+    }
+    ChildProcess proc_;
+    uint16_t port_ = 0;
+};
+
+/// The plain peer of this test process, started on first use (before the test's loop runs).
+inline PeerServer& peer() {
+    static PeerServer p;
+    return p;
+}
+
+}  // namespace aiotest
