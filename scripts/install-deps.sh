@@ -7,7 +7,8 @@ PACKAGES=(
   build-essential g++ clang cmake ninja-build ccache pkg-config
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   libssl-dev zlib1g-dev node-llhttp
-  python3 curl openssl procps
+  libclang-rt-14-dev
+  python3 python3-aiohttp curl openssl procps nginx-light wrk
 )
 
 missing=()
