@@ -357,3 +357,30 @@ TEST(HttpClientTimeout, QueuedRequestIsNotChargedConnectOrReadTime) {
         EXPECT_EQ(co_await queued, "hello");
     }());
 }
+
+// Cancelling a request mid-way (here by aio::wait_for, at the head and then in the body) closes
+// the connection it used and gives its pool slot back; the pool goes on serving.
+TEST(HttpClientPool, CancellingARequestClosesItsConnectionAndFreesItsSlot) {
+    peer();
+    const int before = aiotest::open_fds();
+    run_net([]() -> aio::Task<void> {
+        ClientSessionOptions o;
+        o.limit = 1;
+        ClientSession session(o);
+        auto at_head = co_await aiotest::capture<aio::TimeoutError>(aio::wait_for(session.get(peer().url("/stall")), 100ms));
+        EXPECT_TRUE(at_head.has_value());
+        EXPECT_EQ(session.connector_stats().acquired, 0u);
+        EXPECT_EQ(session.connector_stats().idle, 0u);
+        ClientResponse r = co_await session.get(peer().url("/slow-body"));
+        auto in_body = co_await aiotest::capture<aio::TimeoutError>(aio::wait_for(r.read(), 100ms));
+        EXPECT_TRUE(in_body.has_value());
+        r.release();
+        EXPECT_EQ(session.connector_stats().acquired, 0u);
+        EXPECT_EQ(session.connector_stats().idle, 0u);
+        // With limit 1, this would wait for ever if a slot had leaked.
+        std::string ok = co_await aio::wait_for(fetch_text(session, peer().url("/hello")), 10s);
+        EXPECT_FALSE(ok.empty());
+        co_await session.close();
+    }());
+    EXPECT_EQ(aiotest::open_fds(), before) << "no fd left behind";
+}
