@@ -85,8 +85,11 @@ void StreamReader::set_exception(std::exception_ptr e) noexcept {
     s_->ready.set();
 }
 
-Task<std::string> StreamReader::read(std::ptrdiff_t n) const {
-    auto s = s_;
+// The reads are coroutines over the shared state taken by value, not members: a StreamReader is
+// a handle often used as a temporary (`request.content().read()`), and a member coroutine would
+// keep a reference to that temporary past its end.
+namespace {
+Task<std::string> read_impl(std::shared_ptr<detail::BodyState> s, std::ptrdiff_t n) {
     ReadingScope scope(*s);
     if (n == 0) co_return std::string();
     if (n < 0) {
@@ -99,10 +102,7 @@ Task<std::string> StreamReader::read(std::ptrdiff_t n) const {
     co_return s->take(std::min(s->size(), static_cast<size_t>(n)));
 }
 
-Task<std::string> StreamReader::readany() const { return read(static_cast<std::ptrdiff_t>(1) << 40); }
-
-Task<std::string> StreamReader::readexactly(size_t n) const {
-    auto s = s_;
+Task<std::string> readexactly_impl(std::shared_ptr<detail::BodyState> s, size_t n) {
     ReadingScope scope(*s);
     while (s->size() < n && !s->eof) co_await wait_change(s);
     if (s->size() < n) {
@@ -112,8 +112,7 @@ Task<std::string> StreamReader::readexactly(size_t n) const {
     co_return s->take(n);
 }
 
-Task<std::string> StreamReader::readline(size_t limit) const {
-    auto s = s_;
+Task<std::string> readline_impl(std::shared_ptr<detail::BodyState> s, size_t limit) {
     ReadingScope scope(*s);
     size_t scanned = 0;
     for (;;) {
@@ -136,22 +135,24 @@ Task<std::string> StreamReader::readline(size_t limit) const {
     }
 }
 
-AsyncGenerator<std::string> StreamReader::iter_chunked(size_t n) const {
-    StreamReader self = *this;
+AsyncGenerator<std::string> iter_impl(std::shared_ptr<detail::BodyState> s, std::ptrdiff_t n) {
     for (;;) {
-        std::string chunk = co_await self.read(static_cast<std::ptrdiff_t>(n));
+        std::string chunk = co_await read_impl(s, n);
         if (chunk.empty()) co_return;
         co_yield std::move(chunk);
     }
 }
 
-AsyncGenerator<std::string> StreamReader::iter_any() const {
-    StreamReader self = *this;
-    for (;;) {
-        std::string chunk = co_await self.readany();
-        if (chunk.empty()) co_return;
-        co_yield std::move(chunk);
-    }
+constexpr std::ptrdiff_t kAny = static_cast<std::ptrdiff_t>(1) << 40;
+}  // namespace
+
+Task<std::string> StreamReader::read(std::ptrdiff_t n) const { return read_impl(s_, n); }
+Task<std::string> StreamReader::readany() const { return read_impl(s_, kAny); }
+Task<std::string> StreamReader::readexactly(size_t n) const { return readexactly_impl(s_, n); }
+Task<std::string> StreamReader::readline(size_t limit) const { return readline_impl(s_, limit); }
+AsyncGenerator<std::string> StreamReader::iter_chunked(size_t n) const {
+    return iter_impl(s_, static_cast<std::ptrdiff_t>(n));
 }
+AsyncGenerator<std::string> StreamReader::iter_any() const { return iter_impl(s_, kAny); }
 
 }  // namespace aio::http

@@ -160,7 +160,9 @@ private:
     void log_access(const RequestState& req, int status, uint64_t bytes);
 
     std::shared_ptr<RunnerState> runner_;
-    std::shared_ptr<Transport> transport_;
+    // Not owned: the transport owns us, and outlives us until connection_lost (after which we
+    // never touch it). A shared_ptr here would be a cycle that a closing loop cannot break.
+    Transport* transport_ = nullptr;
     EventLoop* loop_ = nullptr;
     SockAddr peer_;
     Parser parser_;

@@ -51,7 +51,7 @@ ServerConnection::~ServerConnection() {
 }
 
 void ServerConnection::connection_made(Transport& transport) {
-    transport_ = transport.shared_from_this();
+    transport_ = &transport;
     loop_ = &transport.get_loop();
     peer_ = transport.peername();  // once: it is a system call
     const ServerConfig& cfg = runner_->config;
@@ -131,7 +131,7 @@ bool ServerConnection::eof_received() {
 }
 
 void ServerConnection::connection_lost(std::exception_ptr) {
-    lost_ = true;
+    lost_ = true;  // from here on transport_ may dangle: every use checks lost_ first
     timer_.cancel();
     linger_timer_.cancel();
     auto gone = std::make_exception_ptr(std::system_error(ECONNRESET, std::generic_category(),

@@ -80,8 +80,10 @@ std::string Request::charset() const {
     return h ? detail::parse_content_type(*h).param("charset") : std::string();
 }
 
-Task<std::string> Request::read() const {
-    auto s = s_;
+// The body readers are coroutines over the shared state taken by value, not members: a member
+// coroutine would keep a reference to the Request it was called on, which may be a temporary.
+namespace {
+Task<std::string> read_body(std::shared_ptr<detail::RequestState> s) {
     if (!s->body_cache) {
         std::string body;
         if (s->content) body = co_await s->content->read();
@@ -90,17 +92,22 @@ Task<std::string> Request::read() const {
     co_return *s->body_cache;
 }
 
-Task<std::string> Request::text() const {
-    std::string body = co_await read();
-    co_return detail::to_utf8(std::move(body), charset());
+Task<std::string> text_body(std::shared_ptr<detail::RequestState> s, std::string charset) {
+    std::string body = co_await read_body(s);
+    co_return detail::to_utf8(std::move(body), charset);
 }
 
-Task<nlohmann::json> Request::json() const {
-    std::string body = co_await read();
+Task<nlohmann::json> json_body(std::shared_ptr<detail::RequestState> s) {
+    std::string body = co_await read_body(s);
     nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
     if (j.is_discarded()) throw HTTPBadRequest("the request body is not valid JSON");
     co_return j;
 }
+}  // namespace
+
+Task<std::string> Request::read() const { return read_body(s_); }
+Task<std::string> Request::text() const { return text_body(s_, charset()); }
+Task<nlohmann::json> Request::json() const { return json_body(s_); }
 
 namespace {
 /// Splits a multipart/form-data body (RFC 7578) on its boundary. Parts must be framed exactly:
@@ -156,20 +163,21 @@ PostData parse_multipart(std::string_view body, const std::string& boundary) {
         pos = next + 2 + delim.size();
     }
 }
-}  // namespace
 
-Task<PostData> Request::post() const {
-    std::string type = content_type();
+Task<PostData> post_body(std::shared_ptr<detail::RequestState> s, std::string type) {
     PostData out;
     if (type == "application/x-www-form-urlencoded") {
-        std::string body = co_await read();
+        std::string body = co_await read_body(s);
         out.fields = parse_qsl(body);
     } else if (type == "multipart/form-data") {
-        std::string body = co_await read();
-        auto ct = detail::parse_content_type(s_->head.headers.get("Content-Type", ""));
+        std::string body = co_await read_body(s);
+        auto ct = detail::parse_content_type(s->head.headers.get("Content-Type", ""));
         out = parse_multipart(body, ct.param("boundary"));
     }
     co_return out;
 }
+}  // namespace
+
+Task<PostData> Request::post() const { return post_body(s_, content_type()); }
 
 }  // namespace aio::http
