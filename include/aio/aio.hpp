@@ -21,6 +21,7 @@
 #include "aio/core/wait.hpp"
 #include "aio/http/client.hpp"
 #include "aio/http/client_response.hpp"
+#include "aio/http/cookie_jar.hpp"
 #include "aio/http/errors.hpp"
 #include "aio/http/headers.hpp"
 #include "aio/http/stream_reader.hpp"

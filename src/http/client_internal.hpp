@@ -239,7 +239,9 @@ private:
 
 /// ClientSession's state, shared with the requests in flight.
 struct SessionState {
-    explicit SessionState(ClientSessionOptions o) : options(std::move(o)), connector(options) {}
+    explicit SessionState(ClientSessionOptions o) : options(std::move(o)), connector(options) {
+        if (!options.cookie_jar) options.cookie_jar = std::make_shared<CookieJar>();
+    }
     ClientSessionOptions options;
     Connector connector;
     std::shared_ptr<SSLContext> default_ssl;  // made on the first https request

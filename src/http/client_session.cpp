@@ -40,6 +40,7 @@ struct Outgoing {
     URL url;
     Headers headers;  // the session's and the request's, merged
     std::optional<BasicAuth> auth;
+    std::string cookie;               // from the session's jar ("" for none)
     std::optional<std::string> body;  // nullopt: none
     std::string content_type;         // for the body, unless the headers set one
     bool chunked = false;
@@ -61,6 +62,7 @@ struct Outgoing {
         if (!headers.contains("Accept-Encoding")) append_header(out, "Accept-Encoding", "gzip, deflate");
         if (auth && !headers.contains("Authorization")) append_header(out, "Authorization", auth->encode());
         if (force_close && !headers.contains("Connection")) append_header(out, "Connection", "close");
+        if (!cookie.empty() && !headers.contains("Cookie")) append_header(out, "Cookie", cookie);
         for (const auto& [name, value] : headers) {
             if (iequals(name, "Host") || iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding"))
                 continue;
@@ -203,8 +205,11 @@ Task<ClientResponse> do_request(std::shared_ptr<SessionState> s, std::string met
                 ssl = s->default_ssl;
             }
         }
+        req.cookie = s->options.cookie_jar->cookie_header(req.url);
         ClientResponse resp = co_await send_once(s, req, ssl, timeout);
         ResponseAccess::set_deadline(resp, deadline);
+        // Each response's cookies count, redirects' included (a login that redirects sets one).
+        s->options.cookie_jar->update_cookies(resp.headers(), req.url);
         std::optional<std::string_view> location;
         if (opts.allow_redirects && is_redirect(resp.status())) location = resp.headers().get("Location");
         if (!location) {
@@ -269,6 +274,8 @@ Task<ClientResponse> run_request(std::shared_ptr<SessionState> s, std::string me
 
 }  // namespace
 }  // namespace detail
+
+CookieJar& ClientSession::cookie_jar() const noexcept { return *s_->options.cookie_jar; }
 
 ClientSession::ClientSession(ClientSessionOptions options)
     : s_(std::make_shared<detail::SessionState>(std::move(options))) {}

@@ -21,6 +21,7 @@
 
 #include "aio/core/task.hpp"
 #include "aio/http/client_response.hpp"
+#include "aio/http/cookie_jar.hpp"
 #include "aio/http/errors.hpp"
 #include "aio/http/headers.hpp"
 #include "aio/http/url.hpp"
@@ -153,6 +154,9 @@ struct ClientSessionOptions {
     std::chrono::nanoseconds keepalive_timeout = std::chrono::seconds(15);
     /// auto_decompress=: decode gzip/deflate bodies.
     bool auto_decompress = true;
+    /// cookie_jar=: where the session keeps cookies between requests (null: a jar of its own).
+    /// Share one between sessions to share their cookies.
+    std::shared_ptr<CookieJar> cookie_jar;
 };
 
 /// aiocpp: a snapshot of the session's connection pool (for monitoring and tests).
@@ -204,6 +208,8 @@ public:
     [[nodiscard]] bool closed() const noexcept;
     /// aiocpp: the pool's counters.
     [[nodiscard]] ConnectorStats connector_stats() const noexcept;
+    /// session.cookie_jar.
+    [[nodiscard]] CookieJar& cookie_jar() const noexcept;
 
 private:
     std::shared_ptr<detail::SessionState> s_;
