@@ -32,7 +32,8 @@ if [ "$MODE" = pipelined ]; then
     echo "$t"
   }
   measure() {  # NAME START-COMMAND (with PORT)
-    local name=$1 cmd=$2 port=$((30000 + RANDOM % 20000))
+    local name=$1 cmd=$2 port
+    port=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     taskset -c 0 setsid bash -c "${cmd//PORT/$port}" >"/tmp/aiocpp-pipelined-$name.log" 2>&1 &
     local pid=$!
     for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
