@@ -4,19 +4,18 @@
 
 namespace aio::http::detail {
 
-namespace {
 std::string_view trim(std::string_view s) noexcept {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
     return s;
 }
+
 std::string lower(std::string_view s) {
     std::string out(s);
     for (char& c : out)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
     return out;
 }
-}  // namespace
 
 std::string ContentType::param(std::string_view name) const {
     for (const auto& [k, v] : params)

@@ -8,6 +8,11 @@
 
 namespace aio::http::detail {
 
+/// `s` without spaces and tabs at either end.
+[[nodiscard]] std::string_view trim(std::string_view s) noexcept;
+/// ASCII lower case.
+[[nodiscard]] std::string lower(std::string_view s);
+
 /// "text/html; charset=ISO-8859-1" -> media type "text/html" (lower-cased) and its parameters
 /// (names lower-cased, quoted values unquoted).
 struct ContentType {

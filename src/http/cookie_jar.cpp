@@ -5,22 +5,13 @@
 #include <ctime>
 
 #include "aio/net/address.hpp"
+#include "content_type.hpp"
 
 namespace aio::http {
 
 namespace {
-std::string_view trim(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    return out;
-}
+using detail::lower;
+using detail::trim;
 
 bool is_ip(const std::string& host) {
     try {
