@@ -475,11 +475,17 @@ void ServerConnection::release(RequestState& req) noexcept {
 void ServerConnection::log_access(const RequestState& req, int status, uint64_t bytes) {
     const auto& log = runner_->config.access_log;
     if (!log) return;
-    char when[40];
-    time_t now = ::time(nullptr);
-    tm t{};
-    ::gmtime_r(&now, &t);
-    std::strftime(when, sizeof when, "[%d/%b/%Y:%H:%M:%S +0000]", &t);
+    // The timestamp changes once a second: formatted then, like the Date header.
+    thread_local time_t when_second = 0;
+    thread_local char when[40];
+    timespec ts{};
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    if (ts.tv_sec != when_second) {
+        when_second = ts.tv_sec;
+        tm t{};
+        ::gmtime_r(&when_second, &t);
+        std::strftime(when, sizeof when, "[%d/%b/%Y:%H:%M:%S +0000]", &t);
+    }
     std::string line = req.peer.host();
     line += ' ';
     line += when;

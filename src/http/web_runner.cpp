@@ -1,4 +1,7 @@
 // AppRunner, TCPSite, run_app (include/aio/http/web_runner.hpp).
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 
@@ -20,6 +23,35 @@ void RunnerState::remove(ServerConnection* c) noexcept {
     if (connections.empty()) all_closed.set();
 }
 }  // namespace detail
+
+std::function<void(std::string_view)> access_log_to_fd(int fd) {
+    struct Batch {
+        int fd;
+        std::string buf;
+        bool scheduled = false;
+        void flush() noexcept {
+            scheduled = false;
+            size_t off = 0;
+            while (off < buf.size()) {
+                ssize_t n = ::write(fd, buf.data() + off, buf.size() - off);
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) break;
+                off += static_cast<size_t>(n);
+            }
+            buf.clear();
+        }
+    };
+    auto batch = std::make_shared<Batch>();
+    batch->fd = fd;
+    return [batch](std::string_view line) {
+        batch->buf.append(line);
+        batch->buf += '\n';
+        if (!batch->scheduled) {
+            batch->scheduled = true;
+            get_running_loop().call_soon([batch] { batch->flush(); });
+        }
+    };
+}
 
 AppRunner::AppRunner(Application& app, ServerConfig config) : s_(std::make_shared<detail::RunnerState>()) {
     s_->app = &app;

@@ -208,3 +208,37 @@ TEST(WebStream, TheAccessLogHasAiohttpsFormat) {
 }
 
 }  // namespace
+
+namespace {
+// access_log_to_fd: every request's line reaches the fd, whole and in order, although the three
+// pipelined requests are logged within one loop iteration (one batch).
+TEST(WebStream, TheFdAccessLogWritesEveryLineInOrder) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    aiotest::run_net([&]() -> aio::Task<void> {
+        TestServer s;
+        s.app.router().add_get("/", hello);
+        aio::http::ServerConfig cfg;
+        cfg.access_log = aio::http::access_log_to_fd(fds[1]);
+        co_await s.start(cfg);
+        std::string r = co_await aiotest::raw_exchange(s.port,
+                                                       "GET /1 HTTP/1.1\r\nHost: t\r\n\r\n"
+                                                       "GET /2 HTTP/1.1\r\nHost: t\r\n\r\n"
+                                                       "GET /3 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+        co_await s.stop();
+        EXPECT_EQ(aiotest::count_responses(r), 3);
+    }());
+    ::close(fds[1]);
+    std::string logged;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fds[0], buf, sizeof buf)) > 0) logged.append(buf, static_cast<size_t>(n));
+    ::close(fds[0]);
+    EXPECT_NE(logged.find("\"GET /1 HTTP/1.1\" 404"), std::string::npos) << logged;
+    EXPECT_NE(logged.find("\"GET /2 HTTP/1.1\" 404"), std::string::npos);
+    EXPECT_NE(logged.find("\"GET /3 HTTP/1.1\" 404"), std::string::npos);
+    EXPECT_EQ(std::count(logged.begin(), logged.end(), '\n'), 3);
+    EXPECT_LT(logged.find("GET /1"), logged.find("GET /2"));
+    EXPECT_LT(logged.find("GET /2"), logged.find("GET /3"));
+}
+}  // namespace

@@ -53,6 +53,13 @@ struct ServerConfig {
     std::function<void(std::string_view line)> access_log;
 };
 
+/// An access log writer for ServerConfig::access_log (aiohttp: access_log=logger): lines are
+/// appended to a buffer and written to `fd` with one write(2) per loop iteration, however many
+/// requests it served, so logging costs a request a copy and no system call. A write error
+/// (a closed pipe, a full disk) drops the batch; logging never stops the server. `fd` stays the
+/// caller's.
+[[nodiscard]] std::function<void(std::string_view line)> access_log_to_fd(int fd);
+
 /// web.AppRunner(app): serves an Application on any number of sites.
 ///
 ///     aio::http::AppRunner runner(app);
