@@ -165,7 +165,9 @@ int Parser::cb_status(llhttp_t* p, const char* at, size_t n) {
 }
 
 void Parser::finish_field() {
-    if (head_->headers.size() >= limits_.max_headers) throw BadHttpMessage("too many header fields", 431);
+    // A response's head errors are the client's to report: 400 like the rest (431 is a server's answer).
+    if (head_->headers.size() >= limits_.max_headers)
+        throw BadHttpMessage("too many header fields", kind_ == Kind::request ? 431 : 400);
     // RFC 9110 5.5: whitespace around a value is not part of it (llhttp drops only the leading).
     while (!value_.empty() && (value_.back() == ' ' || value_.back() == '\t')) value_.pop_back();
     head_->headers.add(std::move(field_), std::move(value_));
