@@ -2,11 +2,9 @@
 // web_protocol.RequestHandler: llhttp parses into a queue, one task answers in order.
 #include <cerrno>
 #include <charconv>
-#include <cstdio>
 #include <ctime>
 #include <system_error>
 
-#include "aio/core/log.hpp"
 #include "web_internal.hpp"
 
 namespace aio::http::detail {
