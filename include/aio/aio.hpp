@@ -43,6 +43,7 @@
 #include "aio/net/address.hpp"
 #include "aio/net/datagram.hpp"
 #include "aio/net/errors.hpp"
+#include "aio/net/sendfile.hpp"
 #include "aio/net/socket.hpp"
 #include "aio/net/streams.hpp"
 #include "aio/net/subprocess.hpp"

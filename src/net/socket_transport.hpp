@@ -3,11 +3,14 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <sys/types.h>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
 #include "aio/core/future.hpp"
+#include "aio/core/task.hpp"
 #include "aio/net/socket.hpp"
 #include "aio/net/transport.hpp"
 
@@ -77,6 +80,18 @@ public:
     void set_protocol(std::shared_ptr<Protocol> protocol) override;
     [[nodiscard]] EventLoop& get_loop() const noexcept override { return *loop_; }
 
+    // --- aio::sendfile (src/net/sendfile.cpp) ---------------------------------------------------
+    /// The kernel path: after what the write buffer holds now, sendfile(2)s up to `count` bytes
+    /// (SIZE_MAX: to the end of the file); later write()s queue behind the file. Throws SendfileNotAvailableError if the kernel refuses
+    /// the file before a byte was sent.
+    Task<size_t> sendfile_native(int file, uint64_t offset, size_t count);
+    /// Resolves once the write buffer holds at most `limit` bytes; fails with the connection's
+    /// error if it is lost first. One waiter at a time (a transfer holds transfer_busy()).
+    Future<void> wait_write_buffer_at_most(size_t limit);
+    /// One transfer at a time per connection: sendfile's own guard, shared by both paths.
+    [[nodiscard]] bool transfer_busy() const noexcept { return transfer_busy_; }
+    void set_transfer_busy(bool busy) noexcept { transfer_busy_ = busy; }
+
 private:
     std::shared_ptr<SocketTransport> self() { return std::static_pointer_cast<SocketTransport>(shared_from_this()); }
     void watch_read();
@@ -92,6 +107,15 @@ private:
     void call_connection_lost(std::exception_ptr exc) noexcept;
     void maybe_pause_protocol();
     void maybe_resume_protocol();
+    enum class Step { again, done, failed };
+    Step sendfile_step();
+    // Resolves the transfer's future (if a task awaits it) and forgets the transfer.
+    void finish_sendfile(Step step);
+    // A cancelled transfer: what on_writable would have done once it ended.
+    void abandon_sendfile() noexcept;
+    void notify_buffer_waiter() noexcept;
+    void fail_waiters(std::exception_ptr exc) noexcept;
+    [[nodiscard]] bool output_idle() const noexcept { return get_write_buffer_size() == 0 && !sf_; }
 
     static void on_loop_close(CloseHook* h) noexcept;
     struct Hook : CloseHook {
@@ -119,6 +143,22 @@ private:
     bool read_eof_ = false;        // the peer's EOF was seen
     bool protocol_paused_ = false;
     bool conn_lost_ = false;       // connection_lost is scheduled or done
+    bool transfer_busy_ = false;
+
+    // A sendfile(2) transfer in progress: it owns the socket's output until it ends; write()s
+    // meanwhile queue in wbuf_ behind it.
+    struct SendfileOp {
+        size_t before = 0;  // bytes at the front of wbuf_ written before the transfer began
+        int file = -1;
+        off_t offset = 0;
+        size_t remaining = 0;
+        size_t sent = 0;
+        int err = 0;
+        Future<size_t> done;  // empty while the first attempt runs inside sendfile_native
+    };
+    std::optional<SendfileOp> sf_;
+    Future<void> buffer_waiter_;
+    size_t buffer_waiter_limit_ = 0;
 };
 
 }  // namespace aio::detail

@@ -240,6 +240,7 @@ public:
         app_ = std::move(protocol);
     }
     [[nodiscard]] EventLoop& get_loop() const noexcept override { return *loop_; }
+    [[nodiscard]] Transport* inner() const noexcept { return inner_; }
 
     [[nodiscard]] TLSInfo info() const {
         TLSInfo i;
@@ -418,6 +419,11 @@ private:
 
     friend class Inner;
 };
+
+Transport* tls_inner_transport(Transport& t) noexcept {
+    auto* tls = dynamic_cast<TlsTransport*>(&t);
+    return tls ? tls->inner() : nullptr;
+}
 
 std::shared_ptr<Transport> make_tls_transport(EventLoop& loop, Socket sock, std::shared_ptr<Protocol> app,
                                               std::shared_ptr<SSLContext> ctx, bool server_side, std::string hostname,

@@ -25,4 +25,8 @@ std::shared_ptr<Transport> make_tls_transport(EventLoop& loop, Socket sock, std:
                                               std::shared_ptr<SSLContext> ctx, bool server_side, std::string hostname,
                                               std::shared_ptr<ServerState> server, HandshakeDone done);
 
+/// The transport a TLS transport writes its ciphertext to (a socket transport, or another TLS
+/// transport); null if `t` is not a TLS transport or its connection is gone.
+Transport* tls_inner_transport(Transport& t) noexcept;
+
 }  // namespace aio::detail

@@ -5,14 +5,17 @@
 // first tries send() directly and registers a writer only when the kernel buffer is full.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 
 #include "aio/core/errors.hpp"
 #include "aio/core/timeout.hpp"
+#include "aio/net/sendfile.hpp"
 #include "fd_wait.hpp"
 #include "socket_transport.hpp"
 #include "tls_internal.hpp"
@@ -168,7 +171,7 @@ void SocketTransport::read_eof() {
 void SocketTransport::write(std::string_view data) {
     if (eof_requested_) throw RuntimeError("Cannot call write() after write_eof()");
     if (data.empty() || conn_lost_) return;
-    if (get_write_buffer_size() == 0) {
+    if (output_idle()) {
         ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
         if (n < 0) {
             if (errno != EAGAIN && errno != EINTR) {
@@ -187,6 +190,29 @@ void SocketTransport::write(std::string_view data) {
 
 void SocketTransport::on_writable() {
     if (conn_lost_) return;
+    if (sf_ && sf_->before > 0) {
+        const ssize_t n = ::send(fd_, wbuf_.data() + woff_, sf_->before, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR) return;
+            const int err = errno;
+            unwatch_write();
+            wbuf_.clear();
+            woff_ = 0;
+            fatal_errno(err, "send");
+            return;
+        }
+        woff_ += static_cast<size_t>(n);
+        sf_->before -= static_cast<size_t>(n);
+        maybe_resume_protocol();
+        notify_buffer_waiter();
+        if (sf_->before > 0) return;
+    }
+    if (sf_) {
+        const Step step = sendfile_step();
+        if (step == Step::again) return;
+        finish_sendfile(step);
+        if (conn_lost_) return;
+    }
     size_t pending = wbuf_.size() - woff_;
     if (pending > 0) {
         ssize_t n = ::send(fd_, wbuf_.data() + woff_, pending, MSG_NOSIGNAL);
@@ -207,6 +233,7 @@ void SocketTransport::on_writable() {
                 woff_ = 0;
             }
             maybe_resume_protocol();
+            notify_buffer_waiter();
             return;
         }
     }
@@ -214,6 +241,7 @@ void SocketTransport::on_writable() {
     woff_ = 0;
     unwatch_write();
     maybe_resume_protocol();
+    notify_buffer_waiter();
     if (closing_) {
         conn_lost_ = true;
         call_connection_lost(nullptr);
@@ -226,7 +254,7 @@ void SocketTransport::on_writable() {
 void SocketTransport::write_eof() {
     if (closing_ || eof_requested_) return;
     eof_requested_ = true;
-    if (get_write_buffer_size() == 0) {
+    if (output_idle()) {
         eof_sent_ = true;
         ::shutdown(fd_, SHUT_WR);
     }
@@ -236,7 +264,7 @@ void SocketTransport::close() {
     if (closing_) return;
     closing_ = true;
     unwatch_read();
-    if (get_write_buffer_size() == 0) {
+    if (output_idle()) {
         conn_lost_ = true;
         loop_->call_soon([self = self()] { self->call_connection_lost(nullptr); });
     }
@@ -246,6 +274,7 @@ void SocketTransport::abort() { force_close(nullptr); }
 
 void SocketTransport::force_close(std::exception_ptr exc) {
     if (conn_lost_) return;
+    fail_waiters(exc);
     if (!wbuf_.empty()) {
         wbuf_.clear();
         woff_ = 0;
@@ -275,6 +304,7 @@ void SocketTransport::fatal_error(std::exception_ptr exc, const char* message) {
 
 void SocketTransport::call_connection_lost(std::exception_ptr exc) noexcept {
     if (fd_ < 0) return;
+    fail_waiters(exc);
     std::shared_ptr<Protocol> p = std::move(protocol_);  // drop it afterwards: breaks cycles
     try {
         if (p) p->connection_lost(std::move(exc));
@@ -459,6 +489,145 @@ void ServerState::detach(SocketTransport* t) noexcept {
     conns.erase(t);
     wake_if_done();
 }
+
+// --- sendfile (the kernel path; aio::sendfile is in sendfile.cpp) ------------------------------
+
+namespace {
+// Per sendfile(2) call, and per loop iteration: a large file on a fast socket must not keep the
+// loop from its other connections.
+constexpr size_t kSendfileChunk = 1 << 20;
+constexpr size_t kSendfileBudget = 8 * kSendfileChunk;
+
+std::exception_ptr transfer_aborted() {
+    return std::make_exception_ptr(
+        std::system_error(ECONNABORTED, std::generic_category(), "sendfile: the transport was closed"));
+}
+}  // namespace
+
+Task<size_t> SocketTransport::sendfile_native(int file, uint64_t offset, size_t count) {
+    std::shared_ptr<SocketTransport> keep = self();
+    if (closing_ || conn_lost_) throw RuntimeError("sendfile: the transport is closing");
+    if (count == 0) co_return 0;
+    sf_.emplace();
+    sf_->before = get_write_buffer_size();  // asyncio sends what is buffered first; so do we
+    sf_->file = file;
+    sf_->offset = static_cast<off_t>(offset);
+    sf_->remaining = count;
+    if (sf_->before == 0) {
+        const Step first = sendfile_step();
+        if (first != Step::again) {
+            SendfileOp op = std::move(*sf_);
+            sf_.reset();
+            if (first == Step::done) co_return op.sent;
+            if (op.sent == 0 && (op.err == EINVAL || op.err == ENOSYS || op.err == EOPNOTSUPP))
+                throw SendfileNotAvailableError("sendfile(2) does not support this file: " +
+                                                std::string(std::strerror(op.err)));
+            if (is_connection_error(op.err)) fatal_errno(op.err, "sendfile");
+            throw_errno(op.err, "sendfile");
+        }
+    }
+    Future<size_t> done(*loop_);
+    sf_->done = done;
+    watch_write();
+    try {
+        co_return co_await done;
+    } catch (const CancelledError&) {
+        abandon_sendfile();
+        throw;
+    }
+}
+
+SocketTransport::Step SocketTransport::sendfile_step() {
+    size_t budget = kSendfileBudget;
+    while (sf_->remaining > 0) {
+        if (budget == 0) return Step::again;  // writable at once: on_writable goes on next iteration
+        off_t off = sf_->offset;
+        const size_t want = std::min({sf_->remaining, kSendfileChunk, budget});
+        const ssize_t n = ::sendfile(fd_, sf_->file, &off, want);
+        if (n > 0) {
+            const auto got = static_cast<size_t>(n);
+            sf_->offset = off;
+            sf_->remaining -= got;
+            sf_->sent += got;
+            budget -= std::min(budget, got);
+            continue;
+        }
+        if (n == 0) break;  // the file is shorter than asked: what it had is sent
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN) return Step::again;
+        sf_->err = errno;
+        return Step::failed;
+    }
+    return Step::done;
+}
+
+void SocketTransport::finish_sendfile(Step step) {
+    SendfileOp op = std::move(*sf_);
+    sf_.reset();
+    if (step == Step::done) {
+        if (op.done && !op.done.done()) op.done.set_result(op.sent);
+        return;
+    }
+    std::exception_ptr exc;
+    try {
+        throw_errno(op.err, "sendfile");
+    } catch (...) {
+        exc = std::current_exception();
+    }
+    if (op.done && !op.done.done()) op.done.set_exception(exc);
+    if (is_connection_error(op.err)) fatal_errno(op.err, "sendfile");
+}
+
+void SocketTransport::abandon_sendfile() noexcept {
+    sf_.reset();
+    if (conn_lost_ || get_write_buffer_size() > 0) return;  // on_writable flushes what follows
+    unwatch_write();
+    if (closing_) {
+        conn_lost_ = true;
+        loop_->call_soon([self = self()] { self->call_connection_lost(nullptr); });
+    } else if (eof_requested_ && !eof_sent_) {
+        eof_sent_ = true;
+        ::shutdown(fd_, SHUT_WR);
+    }
+}
+
+Future<void> SocketTransport::wait_write_buffer_at_most(size_t limit) {
+    Future<void> f(*loop_);
+    if (conn_lost_) {
+        f.set_exception(transfer_aborted());
+        return f;
+    }
+    if (get_write_buffer_size() <= limit) {
+        f.set_result();
+        return f;
+    }
+    if (buffer_waiter_ && !buffer_waiter_.done()) buffer_waiter_.cancel();
+    buffer_waiter_ = f;
+    buffer_waiter_limit_ = limit;
+    return f;
+}
+
+void SocketTransport::notify_buffer_waiter() noexcept {
+    if (!buffer_waiter_ || get_write_buffer_size() > buffer_waiter_limit_) return;
+    Future<void> f = std::move(buffer_waiter_);
+    buffer_waiter_ = Future<void>();
+    if (!f.done()) f.set_result();
+}
+
+void SocketTransport::fail_waiters(std::exception_ptr exc) noexcept {
+    if (!exc) exc = transfer_aborted();
+    if (sf_) {
+        Future<size_t> f = sf_->done;
+        sf_.reset();
+        if (f && !f.done()) f.set_exception(exc);
+    }
+    if (buffer_waiter_) {
+        Future<void> f = std::move(buffer_waiter_);
+        buffer_waiter_ = Future<void>();
+        if (!f.done()) f.set_exception(exc);
+    }
+}
+
 
 void ServerState::wake_if_done() noexcept {
     if (!closed || !conns.empty() || close_waiters.empty()) return;
