@@ -29,6 +29,7 @@
 #include "aio/http/web_app.hpp"
 #include "aio/http/web_exceptions.hpp"
 #include "aio/http/web_request.hpp"
+#include "aio/http/web_fileresponse.hpp"
 #include "aio/http/web_response.hpp"
 #include "aio/http/web_runner.hpp"
 #include "aio/mp/connection.hpp"

@@ -143,7 +143,12 @@ public:
 private:
     static Task<void> run(std::shared_ptr<ServerConnection> self);
     void respond(RequestState& req, Response& resp, std::exception_ptr failure);
-    void serialize(const Response& resp, RequestState& req, bool keep_alive);
+    [[nodiscard]] bool keep_alive_for(const RequestState& req, const Response& resp) const noexcept;
+    /// A FileResponse: the head, then the bytes with aio::sendfile (or an error answer).
+    Task<void> send_file(RequestState& req, Response& resp);
+    /// `file_length`: the body is that many bytes of a file, sent apart (not resp.body()).
+    void serialize(const Response& resp, RequestState& req, bool keep_alive,
+                   std::optional<uint64_t> file_length = std::nullopt);
     void finish_stream(RequestState& req);
     void write_error(int status, std::string_view message);
     void reject(int status, const std::string& message);
@@ -195,6 +200,37 @@ private:
 
 /// The response an HTTPException stands for.
 Response exception_response(const HTTPException& e);
+
+/// The server's view of a Response's private parts.
+struct ResponseAccess {
+    static const std::shared_ptr<FileSource>& file(const Response& r) noexcept { return r.file_; }
+    static const std::string& given_reason(const Response& r) noexcept { return r.reason_; }
+    static void set_file(Response& r, std::shared_ptr<FileSource> f) noexcept { r.file_ = std::move(f); }
+};
+
+/// What a FileResponse names: a path opened when the response is sent, or a descriptor opened
+/// already (add_static opens beneath its root). Owns the descriptor.
+struct FileSource {
+    std::string path;
+    int fd = -1;
+    FileSource() = default;
+    FileSource(const FileSource&) = delete;
+    FileSource& operator=(const FileSource&) = delete;
+    ~FileSource();
+};
+
+/// A FileResponse weighed against its request: either an answer without the file (304, 412,
+/// 416: `head` carries status, headers and body) or `head` plus the byte range to send.
+struct FilePlan {
+    Response head;
+    std::shared_ptr<FileSource> open;  // the opened file, when bytes of it are to be sent
+    uint64_t offset = 0;
+    uint64_t length = 0;
+};
+
+/// Opens (if needed) and stats the file, and applies the request's conditional and Range
+/// headers. Throws HTTPNotFound / HTTPForbidden.
+FilePlan plan_file(const Response& resp, const RequestState& req);
 
 /// "Sun, 06 Nov 1994 08:49:37 GMT" for now, formatted at most once a second per thread.
 std::string_view http_date_now();

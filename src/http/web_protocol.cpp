@@ -5,6 +5,7 @@
 #include <ctime>
 #include <system_error>
 
+#include "aio/net/sendfile.hpp"
 #include "web_internal.hpp"
 
 namespace aio::http::detail {
@@ -373,7 +374,8 @@ std::string_view ServerConnection::date_and_server() {
     return r.date_line;
 }
 
-void ServerConnection::serialize(const Response& resp, RequestState& req, bool keep_alive) {
+void ServerConnection::serialize(const Response& resp, RequestState& req, bool keep_alive,
+                                 std::optional<uint64_t> file_length) {
     using namespace std::string_view_literals;
     const int status = resp.status();
     const bool head = req.head.method == "HEAD"sv;
@@ -408,7 +410,7 @@ void ServerConnection::serialize(const Response& resp, RequestState& req, bool k
         out_.append("Content-Length: "sv);
     }
     if (with_body) {
-        append_number(out_, resp.body().size());
+        append_number(out_, file_length ? *file_length : resp.body().size());
         out_.append("\r\n"sv);
     }
     if (!has_date && !has_server) {
@@ -428,7 +430,7 @@ void ServerConnection::serialize(const Response& resp, RequestState& req, bool k
     if (!keep_alive) out_.append("Connection: close\r\n\r\n"sv);
     else if (req.head.version_minor == 0) out_.append("Connection: keep-alive\r\n\r\n"sv);
     else out_.append("\r\n"sv);
-    if (with_body && !head) out_.append(resp.body());
+    if (with_body && !head && !file_length) out_.append(resp.body());
 }
 
 void ServerConnection::finish_stream(RequestState& req) {
@@ -519,8 +521,7 @@ void ServerConnection::respond(RequestState& req, Response& resp, std::exception
         }
         resp = Response("500 Internal Server Error\n\nServer got itself in trouble", 500);
     }
-    const bool keep_alive = req.head.keep_alive && !closing_ && !resp.will_close() && req.complete &&
-                            !(req.content && req.content->exception());
+    const bool keep_alive = keep_alive_for(req, resp);
     if (req.stream.prepared) {
         finish_stream(req);
         const StreamProgress& s = req.stream;
@@ -533,6 +534,53 @@ void ServerConnection::respond(RequestState& req, Response& resp, std::exception
     serialize(resp, req, keep_alive);
     if (!keep_alive) closing_ = true;
     log_access(req, resp.status(), resp.body().size());
+}
+
+bool ServerConnection::keep_alive_for(const RequestState& req, const Response& resp) const noexcept {
+    return req.head.keep_alive && !closing_ && !resp.will_close() && req.complete &&
+           !(req.content && req.content->exception());
+}
+
+Task<void> ServerConnection::send_file(RequestState& req, Response& resp) {
+    FilePlan plan;
+    std::optional<HTTPException> refused;
+    std::exception_ptr failure;
+    try {
+        plan = plan_file(resp, req);
+    } catch (const HTTPException& e) {
+        refused.emplace(e);
+    } catch (const std::exception&) {
+        failure = std::current_exception();
+    }
+    if (refused) plan.head = exception_response(*refused);
+    if (!plan.open || failure) {  // 304, 412, 416, 404, 403: an ordinary answer
+        respond(req, plan.head, failure);
+        co_return;
+    }
+    const bool keep_alive = keep_alive_for(req, plan.head);
+    serialize(plan.head, req, keep_alive, plan.length);
+    if (!keep_alive) closing_ = true;
+    const bool head_only = req.head.method == "HEAD";
+    log_access(req, plan.head.status(), head_only ? 0 : plan.length);
+    if (head_only || plan.length == 0) co_return;
+    flush();
+    if (lost_) co_return;
+    bool whole = false;
+    std::exception_ptr cancelled;
+    try {
+        const size_t sent = co_await aio::sendfile(*transport_, plan.open->fd, plan.offset, plan.length);
+        whole = sent == plan.length;  // shorter: the file shrank under us
+    } catch (const CancelledError&) {
+        cancelled = std::current_exception();
+    } catch (const std::system_error&) {  // the client left, or the file could not be read
+    }
+    // The head promised plan.length bytes: a connection that cannot deliver them must end, or
+    // the client would take the next response for the rest of this body.
+    if (!whole && !lost_) {
+        closing_ = true;
+        transport_->abort();
+    }
+    if (cancelled) std::rethrow_exception(cancelled);
 }
 
 Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
@@ -593,7 +641,8 @@ Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
                     failure = std::current_exception();
                 }
                 if (http_error) resp = exception_response(*http_error);
-                c.respond(req, resp, failure);
+                if (!failure && ResponseAccess::file(resp)) co_await c.send_file(req, resp);
+                else c.respond(req, resp, failure);
             }
             c.release(req);
             c.recycle(std::move(c.current_));

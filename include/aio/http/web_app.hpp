@@ -12,6 +12,7 @@
 
 #include "aio/core/task.hpp"
 #include "aio/http/web_exceptions.hpp"
+#include "aio/http/web_fileresponse.hpp"
 #include "aio/http/web_request.hpp"
 #include "aio/http/web_response.hpp"
 
@@ -54,6 +55,15 @@ public:
     void add_delete(std::string path, Handler handler) { add_route("DELETE", std::move(path), std::move(handler)); }
     void add_head(std::string path, Handler handler) { add_route("HEAD", std::move(path), std::move(handler)); }
     void add_options(std::string path, Handler handler) { add_route("OPTIONS", std::move(path), std::move(handler)); }
+    /// router.add_static(prefix, path): GET and HEAD of `prefix`/<file> serve the file under the
+    /// directory `root` (a FileResponse: ranges, ETag, sendfile). Nothing outside `root` is
+    /// reachable: a ".." segment, an absolute path and an encoded separator (%2F, %5C) get 403;
+    /// the file is opened beneath the root by the kernel (openat2 RESOLVE_BENEATH), so a
+    /// symbolic link leading out of it is 404, as a missing file is — unless
+    /// options.follow_symlinks. A directory is 403, or its listing with options.show_index.
+    /// Throws std::invalid_argument if `root` is not a directory or `prefix` does not start
+    /// with "/".
+    void add_static(std::string prefix, std::string root, StaticOptions options = {});
 
     [[nodiscard]] detail::RouterImpl& impl() noexcept { return *impl_; }
 

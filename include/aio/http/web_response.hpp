@@ -17,6 +17,8 @@ namespace aio::http {
 class Request;
 namespace detail {
 struct RequestState;
+struct FileSource;
+struct ResponseAccess;
 }
 
 /// The standard reason phrase of a status code ("Not Found"); "" for an unknown code.
@@ -65,6 +67,8 @@ public:
 
 private:
     friend class StreamResponse;
+    friend class FileResponse;
+    friend struct detail::ResponseAccess;
     friend Response json_response(const nlohmann::json& data, int status);
     int status_ = 200;
     std::string_view implicit_type_;  // always a string literal
@@ -73,6 +77,7 @@ private:
     std::string body_;
     bool force_close_ = false;
     bool sent_ = false;
+    std::shared_ptr<detail::FileSource> file_;  // a FileResponse: the server sends the file
 };
 
 /// web.json_response(data, status=200): the JSON text with Content-Type application/json.
