@@ -127,6 +127,7 @@ void detail::LoopAccess::remove_close_hook(EventLoop& l, CloseHook& h) noexcept 
 
 EventLoop::EventLoop(LoopOptions options) : impl_(std::make_unique<Impl>()) {
     virtual_ = options.virtual_time;
+    cached_now_ = monotonic_ns();
     const char* env = std::getenv("AIO_DEBUG");
     debug_ = options.debug || (env && env[0] && std::strcmp(env, "0") != 0);
     slow_ns_ = options.slow_callback_duration.count();
@@ -418,6 +419,7 @@ void EventLoop::run_forever() {
 
 void EventLoop::process_timers() {
     const int64_t now = clock_ns();
+    cached_now_ = now;
     while (!timers_.empty() && timers_.top_when() <= now) {
         detail::TimerNode* t = timers_.pop();
         if (t->kind == detail::TimerNode::callback) fire_timer_callback(t);
@@ -435,6 +437,7 @@ void EventLoop::poll_io(bool may_block) {
     }
     detail::PollEvent evs[256];
     int n = I.poller->wait(timeout, evs, 256);
+    if (!virtual_) cached_now_ = monotonic_ns();
     if (virtual_ && may_block && n == 0 && !timers_.empty() && timers_.top_when() > virtual_now_) {
         // Every task is idle: jump to the next deadline.
         virtual_now_ = timers_.top()->when;

@@ -54,8 +54,7 @@ void Parser::reset() noexcept {
     parser_.data = this;
     own_head_.clear();
     head_ = &own_head_;
-    field_.clear();
-    value_.clear();
+    field_ = nullptr;
     in_value_ = in_message_ = head_done_ = failed_ = upgraded_ = stopped_ = false;
     head_bytes_ = 0;
     last_byte_ = 0;
@@ -131,8 +130,7 @@ int Parser::cb_message_begin(llhttp_t* p) {
         return s.fail(std::current_exception());
     }
     s.head_->clear();
-    s.field_.clear();
-    s.value_.clear();
+    s.field_ = nullptr;
     s.in_value_ = false;
     s.in_message_ = true;
     s.head_done_ = false;
@@ -165,14 +163,11 @@ int Parser::cb_status(llhttp_t* p, const char* at, size_t n) {
 }
 
 void Parser::finish_field() {
-    // A response's head errors are the client's to report: 400 like the rest (431 is a server's answer).
-    if (head_->headers.size() >= limits_.max_headers)
-        throw BadHttpMessage("too many header fields", kind_ == Kind::request ? 431 : 400);
     // RFC 9110 5.5: whitespace around a value is not part of it (llhttp drops only the leading).
-    while (!value_.empty() && (value_.back() == ' ' || value_.back() == '\t')) value_.pop_back();
-    head_->headers.add(std::move(field_), std::move(value_));
-    field_.clear();
-    value_.clear();
+    std::string& value = field_->second;
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+    field_ = nullptr;
+    in_value_ = false;
 }
 
 int Parser::cb_header_field(llhttp_t* p, const char* at, size_t n) {
@@ -180,12 +175,14 @@ int Parser::cb_header_field(llhttp_t* p, const char* at, size_t n) {
     const int status = s.kind_ == Kind::request ? 431 : 400;
     if (int r = s.count_head(n, status)) return r;
     try {
-        if (s.in_value_) {
-            s.finish_field();
-            s.in_value_ = false;
+        if (s.in_value_) s.finish_field();
+        if (!s.field_) {
+            // A response's head errors are the client's to report: 400 like the rest (431 is a server's answer).
+            if (s.head_->headers.size() >= s.limits_.max_headers) return s.fail("too many header fields", status);
+            s.field_ = &s.head_->headers.add_entry();
         }
-        if (s.field_.size() + n > s.limits_.max_field_size) return s.fail("a header field is too large", status);
-        s.field_.append(at, n);
+        if (s.field_->first.size() + n > s.limits_.max_field_size) return s.fail("a header field is too large", status);
+        s.field_->first.append(at, n);
     } catch (...) {
         return s.fail(std::current_exception());
     }
@@ -200,10 +197,11 @@ int Parser::cb_header_value(llhttp_t* p, const char* at, size_t n) {
     char before = at > s.chunk_begin_ ? at[-1] : s.last_byte_;
     if (before == '\n') return s.fail("obsolete line folding in a header value", 400);
     if (int r = s.count_head(n, status)) return r;
-    if (s.field_.size() + s.value_.size() + n > s.limits_.max_field_size)
+    if (!s.field_) return s.fail("a header value without a name", 400);
+    if (s.field_->first.size() + s.field_->second.size() + n > s.limits_.max_field_size)
         return s.fail("a header field is too large", status);
     try {
-        s.value_.append(at, n);
+        s.field_->second.append(at, n);
         s.in_value_ = true;
     } catch (...) {
         return s.fail(std::current_exception());
@@ -214,8 +212,7 @@ int Parser::cb_header_value(llhttp_t* p, const char* at, size_t n) {
 int Parser::cb_headers_complete(llhttp_t* p) {
     Parser& s = self(p);
     try {
-        if (s.in_value_ || !s.field_.empty()) s.finish_field();
-        s.in_value_ = false;
+        if (s.field_) s.finish_field();
         MessageHead& h = *s.head_;
         if (s.kind_ == Kind::request) h.method = llhttp_method_name(static_cast<llhttp_method_t>(p->method));
         else h.status = p->status_code;

@@ -114,8 +114,8 @@ private:
     ParserLimits limits_;
     MessageHead own_head_;
     MessageHead* head_ = &own_head_;
-    std::string field_;
-    std::string value_;
+    // The header being parsed is the last entry of head_->headers, filled in place.
+    std::pair<std::string, std::string>* field_ = nullptr;
     bool in_value_ = false;
     bool in_message_ = false;
     bool head_done_ = false;

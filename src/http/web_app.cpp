@@ -185,8 +185,12 @@ Resource& RouterImpl::resource_for(const std::string& pattern) {
     auto r = std::make_unique<Resource>();
     r->pattern = pattern;
     r->dynamic = pattern.find_first_of("{}") != std::string::npos;
-    if (r->dynamic) compile_pattern(*r);
-    else plain.emplace(pattern, resources.size());
+    if (r->dynamic) {
+        compile_pattern(*r);
+        first_dynamic = std::min(first_dynamic, resources.size());
+    } else {
+        plain.emplace(pattern, resources.size());
+    }
     resources.push_back(std::move(r));
     return *resources.back();
 }
@@ -195,7 +199,16 @@ const Handler* RouterImpl::resolve(RequestState& req) const {
     const std::string& path = req.match_path.empty() ? req.path : req.match_path;
     const std::string& method = req.head.method;
     size_t limit = resources.size();
-    if (auto it = plain.find(path); it != plain.end()) limit = it->second + 1;
+    if (auto it = plain.find(path); it != plain.end()) {
+        limit = it->second + 1;
+        if (it->second < first_dynamic) {  // no pattern added before it could claim the path
+            for (const Route& route : resources[it->second]->routes) {
+                if (!method_matches(route, method)) continue;
+                req.match_info.clear();
+                return &route.composed;
+            }
+        }
+    }
     std::vector<std::string>& allowed = req.allowed;
     allowed.clear();
     std::smatch m;

@@ -79,6 +79,7 @@ struct Resource {
 struct RouterImpl {
     std::vector<std::unique_ptr<Resource>> resources;  // in the order added
     std::unordered_map<std::string, size_t> plain;     // a literal path -> its resource's index
+    size_t first_dynamic = SIZE_MAX;                    // the index of the first {pattern} resource
     const bool* frozen = nullptr;
     Handler not_found;                                  // composed 404 / 405 thrower
 
@@ -97,7 +98,18 @@ struct RunnerState {
     Event all_closed;  // set while `connections` is empty
     bool shutting_down = false;
     std::vector<SockAddr> addresses;
-    std::string date_line_date;  // the Date these lines were built for
+    int64_t date_line_second = -1;  // the second these lines were built for
+    int64_t date_line_until = 0;    // loop clock (cached) at which that second may have ended
+    // "HTTP/1.1 200 OK\r\nContent-Type: <type>\r\nContent-Length: " per implicit content type
+    // (string literals, told apart by address).
+    std::vector<std::pair<const char*, std::string>> ok_prefixes;
+    const std::string& ok_prefix(std::string_view type) {
+        for (const auto& [key, text] : ok_prefixes)
+            if (key == type.data()) return text;
+        ok_prefixes.emplace_back(type.data(),
+                                 "HTTP/1.1 200 OK\r\nContent-Type: " + std::string(type) + "\r\nContent-Length: ");
+        return ok_prefixes.back().second;
+    }
     std::string date_line;       // "Date: ...\r\nServer: ...\r\n"
 
     void add(ServerConnection* c);
@@ -162,7 +174,10 @@ private:
     void on_timer() noexcept;
     void release(RequestState& req) noexcept;
     void recycle(std::shared_ptr<RequestState>&& req) noexcept;
-    void log_access(const RequestState& req, int status, uint64_t bytes);
+    void log_access(const RequestState& req, int status, uint64_t bytes) {
+        if (runner_->config.access_log) write_access_log(req, status, bytes);
+    }
+    void write_access_log(const RequestState& req, int status, uint64_t bytes);
 
     std::shared_ptr<RunnerState> runner_;
     // Not owned: the transport owns us, and outlives us until connection_lost (after which we
@@ -233,6 +248,6 @@ struct FilePlan {
 FilePlan plan_file(const Response& resp, const RequestState& req);
 
 /// "Sun, 06 Nov 1994 08:49:37 GMT" for now, formatted at most once a second per thread.
-std::string_view http_date_now();
+std::string_view http_date_now(int64_t* second = nullptr);
 
 }  // namespace aio::http::detail

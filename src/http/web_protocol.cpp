@@ -2,6 +2,7 @@
 // web_protocol.RequestHandler: llhttp parses into a queue, one task answers in order.
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <ctime>
 #include <system_error>
 
@@ -24,7 +25,7 @@ void append_number(std::string& out, uint64_t n) {
 bool body_allowed(int status) noexcept { return !(status < 200 || status == 204 || status == 304); }
 }  // namespace
 
-std::string_view http_date_now() {
+std::string_view http_date_now(int64_t* second) {
     thread_local time_t cached_second = 0;
     thread_local char cached[32];
     timespec ts{};
@@ -35,6 +36,7 @@ std::string_view http_date_now() {
         ::gmtime_r(&cached_second, &t);
         std::strftime(cached, sizeof cached, "%a, %d %b %Y %H:%M:%S GMT", &t);
     }
+    if (second) *second = cached_second;
     return cached;
 }
 
@@ -74,7 +76,7 @@ void ServerConnection::data_received(std::string_view data) {
         return;
     }
     if (stop_reading_) return;
-    if (!parser_.in_message()) head_started_ = loop_->clock_ns();
+    if (!parser_.in_message()) head_started_ = loop_->cached_clock_ns();
     try {
         size_t used = parser_.feed(data);
         // No WebSocket yet: an upgrade request is answered as a plain request, and whatever
@@ -189,7 +191,7 @@ ParserSink::Body ServerConnection::on_head(MessageHead& head) {
 
     if (!incoming_ || &incoming_->head != &head) throw BadHttpMessage("internal error: a head not begun", 500);
     std::shared_ptr<RequestState> req = std::move(incoming_);
-    req->started_ns = loop_->clock_ns();
+    if (runner_->config.access_log) req->started_ns = loop_->clock_ns();  // only the log reads it
 
     std::string_view target = req->head.target;
     if (target.starts_with("http://") || target.starts_with("https://")) {  // absolute-form
@@ -363,14 +365,25 @@ void ServerConnection::write_error(int status, std::string_view message) {
 }
 
 std::string_view ServerConnection::date_and_server() {
-    // The Date and Server lines change once a second at most: built then, appended whole.
-    std::string_view date = http_date_now();
+    // The Date and Server lines change once a second: built then, appended whole. Until the
+    // wall clock's next second (measured on the loop's cached clock) not even the clock is read.
     RunnerState& r = *runner_;
-    if (r.date_line_date != date) {
-        r.date_line_date.assign(date);
-        r.date_line = "Date: " + r.date_line_date + "\r\n";
+    const int64_t mono = loop_->cached_clock_ns();
+    if (mono < r.date_line_until) return r.date_line;
+    timespec real{};
+    ::clock_gettime(CLOCK_REALTIME, &real);
+    if (r.date_line_second != real.tv_sec) {
+        r.date_line_second = real.tv_sec;
+        tm t{};
+        ::gmtime_r(&real.tv_sec, &t);
+        char date[40];
+        std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &t);
+        r.date_line = "Date: " + std::string(date) + "\r\n";
         if (!r.config.server_header.empty()) r.date_line += "Server: " + r.config.server_header + "\r\n";
     }
+    // The cached clock may lag the true time: the next second is taken to start no later than
+    // it does, so the Date is never stale by a second.
+    r.date_line_until = mono + (1000000000 - real.tv_nsec);
     return r.date_line;
 }
 
@@ -380,57 +393,97 @@ void ServerConnection::serialize(const Response& resp, RequestState& req, bool k
     const int status = resp.status();
     const bool head = req.head.method == "HEAD"sv;
     const bool with_body = body_allowed(status);
-    if (status == 200 && resp.reason() == "OK"sv) {
-        out_.append("HTTP/1.1 200 OK\r\n"sv);
-    } else {
-        out_.append("HTTP/1.1 "sv);
-        append_number(out_, static_cast<uint64_t>(status));
-        out_ += ' ';
-        out_.append(resp.reason());
-        out_.append("\r\n"sv);
-    }
-    bool has_server = false, has_date = false, has_type = false;
-    for (const auto& [name, value] : resp.headers()) {
-        // Framing is the server's to decide: what the handler set would contradict the body.
-        if (iequals(name, "Content-Length"sv) || iequals(name, "Transfer-Encoding"sv) || iequals(name, "Connection"sv))
-            continue;
-        has_server = has_server || iequals(name, "Server"sv);
-        has_date = has_date || iequals(name, "Date"sv);
-        has_type = has_type || iequals(name, "Content-Type"sv);
-        out_.append(name);
-        out_.append(": "sv);
-        out_.append(value);
-        out_.append("\r\n"sv);
-    }
-    if (!has_type && !resp.implicit_content_type().empty()) {
-        out_.append("Content-Type: "sv);
-        out_.append(resp.implicit_content_type());
-        out_.append(with_body ? "\r\nContent-Length: "sv : "\r\n"sv);
-    } else if (with_body) {
-        out_.append("Content-Length: "sv);
-    }
+    const std::string_view date_server = date_and_server();
+    char length_buf[24];
+    std::string_view length;
     if (with_body) {
-        append_number(out_, file_length ? *file_length : resp.body().size());
-        out_.append("\r\n"sv);
+        auto r = std::to_chars(length_buf, length_buf + sizeof length_buf, file_length ? *file_length : resp.body().size());
+        length = std::string_view(length_buf, static_cast<size_t>(r.ptr - length_buf));
     }
-    if (!has_date && !has_server) {
-        out_.append(date_and_server());
-    } else {
-        if (!has_date) {
-            out_.append("Date: "sv);
-            out_.append(http_date_now());
-            out_.append("\r\n"sv);
+    char status_buf[8];
+    const auto status_end = std::to_chars(status_buf, status_buf + sizeof status_buf, static_cast<unsigned>(status)).ptr;
+    const std::string_view status_digits(status_buf, static_cast<size_t>(status_end - status_buf));
+    // The head is a few dozen small pieces: sized in a first pass, copied in a second, so the
+    // buffer grows once instead of once per piece (appending piece by piece cost more than the
+    // rest of the answer).
+    // The everyday answer (200, no headers of the handler's own, a type the constructor chose):
+    // its first lines come ready-made.
+    const std::string* ok_prefix = nullptr;
+    if (status == 200 && resp.headers().empty() && ResponseAccess::given_reason(resp).empty() &&
+        !resp.implicit_content_type().empty())
+        ok_prefix = &runner_->ok_prefix(resp.implicit_content_type());
+    auto pieces = [&](auto&& emit) {
+        if (ok_prefix) {
+            emit(std::string_view(*ok_prefix));
+            emit(length);
+            emit("\r\n"sv);
+            emit(date_server);
+            if (!keep_alive) emit("Connection: close\r\n\r\n"sv);
+            else if (req.head.version_minor == 0) emit("Connection: keep-alive\r\n\r\n"sv);
+            else emit("\r\n"sv);
+            if (!head) emit(std::string_view(resp.body()));
+            return;
         }
-        if (!has_server && !runner_->config.server_header.empty()) {
-            out_.append("Server: "sv);
-            out_.append(runner_->config.server_header);
-            out_.append("\r\n"sv);
+        if (status == 200 && resp.reason() == "OK"sv) {
+            emit("HTTP/1.1 200 OK\r\n"sv);
+        } else {
+            emit("HTTP/1.1 "sv);
+            emit(status_digits);
+            emit(" "sv);
+            emit(resp.reason());
+            emit("\r\n"sv);
         }
-    }
-    if (!keep_alive) out_.append("Connection: close\r\n\r\n"sv);
-    else if (req.head.version_minor == 0) out_.append("Connection: keep-alive\r\n\r\n"sv);
-    else out_.append("\r\n"sv);
-    if (with_body && !head && !file_length) out_.append(resp.body());
+        bool has_server = false, has_date = false, has_type = false;
+        for (const auto& [name, value] : resp.headers()) {
+            // Framing is the server's to decide: what the handler set would contradict the body.
+            if (iequals(name, "Content-Length"sv) || iequals(name, "Transfer-Encoding"sv) || iequals(name, "Connection"sv))
+                continue;
+            has_server = has_server || iequals(name, "Server"sv);
+            has_date = has_date || iequals(name, "Date"sv);
+            has_type = has_type || iequals(name, "Content-Type"sv);
+            emit(name);
+            emit(": "sv);
+            emit(value);
+            emit("\r\n"sv);
+        }
+        if (!has_type && !resp.implicit_content_type().empty()) {
+            emit("Content-Type: "sv);
+            emit(resp.implicit_content_type());
+            emit("\r\n"sv);
+        }
+        if (with_body) {
+            emit("Content-Length: "sv);
+            emit(length);
+            emit("\r\n"sv);
+        }
+        if (!has_date && !has_server) {
+            emit(date_server);
+        } else {
+            if (!has_date) {
+                emit("Date: "sv);
+                emit(http_date_now());
+                emit("\r\n"sv);
+            }
+            if (!has_server && !runner_->config.server_header.empty()) {
+                emit("Server: "sv);
+                emit(std::string_view(runner_->config.server_header));
+                emit("\r\n"sv);
+            }
+        }
+        if (!keep_alive) emit("Connection: close\r\n\r\n"sv);
+        else if (req.head.version_minor == 0) emit("Connection: keep-alive\r\n\r\n"sv);
+        else emit("\r\n"sv);
+        if (with_body && !head && !file_length) emit(std::string_view(resp.body()));
+    };
+    size_t total = 0;
+    pieces([&total](std::string_view piece) { total += piece.size(); });
+    const size_t at = out_.size();
+    out_.resize(at + total);
+    char* p = out_.data() + at;
+    pieces([&p](std::string_view piece) {
+        std::memcpy(p, piece.data(), piece.size());
+        p += piece.size();
+    });
 }
 
 void ServerConnection::finish_stream(RequestState& req) {
@@ -472,9 +525,8 @@ void ServerConnection::release(RequestState& req) noexcept {
     }
 }
 
-void ServerConnection::log_access(const RequestState& req, int status, uint64_t bytes) {
+void ServerConnection::write_access_log(const RequestState& req, int status, uint64_t bytes) {
     const auto& log = runner_->config.access_log;
-    if (!log) return;
     // The timestamp changes once a second: formatted then, like the Date header.
     thread_local time_t when_second = 0;
     thread_local char when[40];
@@ -601,7 +653,7 @@ Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
                     break;
                 }
                 if (!c.parser_.in_head())
-                    c.set_deadline(c.loop_->clock_ns() + c.runner_->config.keepalive_timeout.count());
+                    c.set_deadline(c.loop_->cached_clock_ns() + c.runner_->config.keepalive_timeout.count());
                 else
                     c.set_deadline(c.head_started_ + c.runner_->config.header_timeout.count());
                 c.wake_.clear();
@@ -629,20 +681,19 @@ Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
             {
                 // The handler runs inline in this task (no Application::handle frame in between).
                 RouterImpl& router = c.runner_->app->router().impl();
-                Response resp;
+                std::optional<Response> resp;
                 std::exception_ptr failure;
-                std::optional<HTTPException> http_error;
                 try {
                     const Handler* h = router.resolve(req);
-                    resp = co_await (h ? *h : router.not_found)(Request(c.current_));
+                    resp.emplace(co_await (h ? *h : router.not_found)(Request(c.current_)));
                 } catch (const HTTPException& e) {
-                    http_error.emplace(e);
+                    resp.emplace(exception_response(e));
                 } catch (const std::exception&) {
                     failure = std::current_exception();
                 }
-                if (http_error) resp = exception_response(*http_error);
-                if (!failure && ResponseAccess::file(resp)) co_await c.send_file(req, resp);
-                else c.respond(req, resp, failure);
+                if (!resp) resp.emplace();
+                if (!failure && ResponseAccess::file(*resp)) co_await c.send_file(req, *resp);
+                else c.respond(req, *resp, failure);
             }
             c.release(req);
             c.recycle(std::move(c.current_));

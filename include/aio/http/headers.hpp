@@ -28,6 +28,10 @@ public:
 
     /// d.add(name, value): appends, keeping any existing values of the same name.
     void add(std::string name, std::string value) { items_.emplace_back(std::move(name), std::move(value)); }
+    /// add(), returning the new entry, to be filled in place (a parser appends to it piece by piece).
+    value_type& add_entry(std::string name = {}, std::string value = {}) {
+        return items_.emplace_back(std::move(name), std::move(value));
+    }
     /// d[name] = value: replaces every value of `name` with this one (added at the first one's place).
     void set(std::string_view name, std::string value);
     /// d.setdefault(name, value): adds it only if `name` is absent.
