@@ -276,6 +276,26 @@ TEST(EventLoop, AdvanceTimeOnlyOnVirtualLoops) {
     EXPECT_DOUBLE_EQ(v.time() - t0, 2.0);
 }
 
+TEST(EventLoop, CachedClockIsTheClockAtTheLastPollAndFollowsVirtualTime) {
+    aio::EventLoop v({.virtual_time = true});
+    v.advance_time(3s);
+    EXPECT_EQ(v.cached_clock_ns(), v.clock_ns());
+    // On the real clock: never ahead of clock_ns(), and renewed by every poll.
+    aio::EventLoop real;
+    const int64_t before_poll = real.cached_clock_ns();
+    EXPECT_LE(before_poll, real.clock_ns());
+    int64_t seen_in_callback = 0, clock_in_callback = 0;
+    const int64_t started = real.clock_ns();
+    real.call_later(1ms, [&] {
+        seen_in_callback = real.cached_clock_ns();
+        clock_in_callback = real.clock_ns();
+        real.stop();
+    });
+    real.run_forever();
+    EXPECT_GE(seen_in_callback, started + 1000000) << "read when the timer's deadline had passed";
+    EXPECT_LE(seen_in_callback, clock_in_callback);
+}
+
 TEST(EventLoop, StatsCountWork) {
     aio::EventLoop loop({.virtual_time = true});
     loop.call_soon([] {});

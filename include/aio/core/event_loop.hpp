@@ -129,9 +129,10 @@ public:
     /// The same clock in nanoseconds.
     [[nodiscard]] int64_t clock_ns() const noexcept;
     /// The same clock as read when the loop last polled for I/O or ran its timers (libuv's
-    /// uv_now, which uvloop's loop.time() returns): free to read, and behind the true time by no
-    /// more than the callbacks run since. For deadlines set on every request (a server's
-    /// keep-alive timer), where a clock read per request would cost more than the rest.
+    /// uv_now, which uvloop's loop.time() returns): free to read, and behind the true time by the
+    /// callbacks run since (a busy loop polls at least every 61 iterations). For deadlines set on
+    /// every request (a server's keep-alive timer), where a clock read per request costs more
+    /// than the deadline's precision is worth.
     [[nodiscard]] int64_t cached_clock_ns() const noexcept { return virtual_ ? virtual_now_ : cached_now_; }
 
     // --- running ---------------------------------------------------------------------------
