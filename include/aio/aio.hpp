@@ -19,6 +19,8 @@
 #include "aio/core/task_group.hpp"
 #include "aio/core/timeout.hpp"
 #include "aio/core/wait.hpp"
+#include "aio/files/file.hpp"
+#include "aio/files/os.hpp"
 #include "aio/http/client.hpp"
 #include "aio/http/client_response.hpp"
 #include "aio/http/cookie_jar.hpp"
