@@ -572,7 +572,7 @@ namespace {
 /// more, then start_tls puts the TLS layer in its place.
 class TunnelHandshake final : public aio::Protocol, public ParserSink {
 public:
-    Event ready;                // the answer's head arrived, or the attempt failed
+    Event ready;  // the answer's head arrived, or the attempt failed
     MessageHead head;
     std::exception_ptr error;  // set instead of (or, for bytes after a 2xx, after) the head
 
@@ -666,9 +666,11 @@ Task<void> Connector::open_tunnel(std::shared_ptr<Connection> conn, SockAddr pro
     co_await handshake->ready.wait();
     if (handshake->error) std::rethrow_exception(handshake->error);
     const MessageHead& h = handshake->head;
-    if (h.status < 200 || h.status >= 300)
-        throw ClientHttpProxyError(h.status, h.reason, url.human_repr(), h.headers);
+    if (h.status < 200 || h.status >= 300) throw ClientHttpProxyError(h.status, h.reason, url.human_repr(), h.headers);
 
+    // A hang-up right behind the 2xx may not have been reported yet: it is the proxy's doing, not
+    // a misuse of start_tls (which would say RuntimeError).
+    if (guard.t->is_closing()) throw ServerDisconnectedError("the proxy closed the connection after accepting CONNECT");
     std::shared_ptr<Transport> tls = co_await start_tls(guard.t, conn, ssl, false, url.host());
     if (!conn->adopt(*tls)) {
         tls->abort();

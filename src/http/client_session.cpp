@@ -134,8 +134,7 @@ Task<ClientResponse> send_once(std::shared_ptr<SessionState> s, const Outgoing& 
                                ClientTimeout timeout) {
     const std::string bytes = req.serialize();
     for (int attempt = 0;; ++attempt) {
-        std::shared_ptr<Connection> conn =
-            co_await s->connector.connect(req.url, ssl, timeout, attempt > 0, req.proxy);
+        std::shared_ptr<Connection> conn = co_await s->connector.connect(req.url, ssl, timeout, attempt > 0, req.proxy);
         Exchange ex;
         ExchangeGuard guard{conn.get()};
         const uint64_t seq =

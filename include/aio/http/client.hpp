@@ -97,9 +97,9 @@ private:
 class ProxyURL {
 public:
     ProxyURL() = default;
-    ProxyURL(std::string text) : text_(std::move(text)) {}           // NOLINT(google-explicit-constructor)
-    ProxyURL(const char* text) : text_(text ? text : "") {}           // NOLINT(google-explicit-constructor)
-    ProxyURL(URL url) : url_(std::move(url)), has_url_(true) {}       // NOLINT(google-explicit-constructor)
+    ProxyURL(std::string text) : text_(std::move(text)) {}       // NOLINT(google-explicit-constructor)
+    ProxyURL(const char* text) : text_(text ? text : "") {}      // NOLINT(google-explicit-constructor)
+    ProxyURL(URL url) : url_(std::move(url)), has_url_(true) {}  // NOLINT(google-explicit-constructor)
     [[nodiscard]] bool empty() const noexcept { return has_url_ ? url_ == URL() : text_.empty(); }
     /// The URL, parsed from the text if it was given as text. Throws InvalidURL.
     [[nodiscard]] URL url() const;
