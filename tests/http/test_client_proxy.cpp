@@ -1,7 +1,8 @@
 // The client through an HTTP proxy (RequestOptions::proxy, aiohttp's proxy=): Debian's tinyproxy,
 // started by each test on a free loopback port with a config of its own, in front of
-// client_peer.py (plain and TLS). An in-process proxy that never answers covers timeouts and
-// cancellation at the CONNECT.
+// client_peer.py (plain and TLS); nginx as a forward proxy for keep-alive of http requests,
+// which tinyproxy does not do. An in-process proxy that never answers (or answers wrongly) covers
+// timeouts, cancellation and bytes after a 2xx.
 #include <gtest/gtest.h>
 
 #include <aio/http/client.hpp>
@@ -282,7 +283,8 @@ TEST_F(HttpClientProxy, TunnelsArePooledPerProxyCredentials) {
         EXPECT_EQ(session.connector_stats().idle, 1u);
         RequestOptions anonymous;
         anonymous.proxy = p.url();
-        auto e = co_await aiotest::capture<ClientHttpProxyError>(session.get(s.url("/hello", "https", "localhost"), anonymous));
+        auto e = co_await aiotest::capture<ClientHttpProxyError>(
+            session.get(s.url("/hello", "https", "localhost"), anonymous));
         EXPECT_TRUE(e.has_value()) << "the authenticated tunnel served a request without credentials";
         NET_CO_ASSERT(e.has_value());
         EXPECT_EQ(e->status(), 407);
@@ -413,8 +415,8 @@ TEST_F(HttpClientProxy, TimeoutAndCancellationAtConnectLeaveThePoolConsistent) {
 
         RequestOptions quick;
         quick.timeout = ClientTimeout{.connect = 200ms};
-        auto t = co_await aiotest::capture<aio::http::ConnectionTimeoutError>(
-            session.get("https://localhost:9/x", quick));
+        auto t =
+            co_await aiotest::capture<aio::http::ConnectionTimeoutError>(session.get("https://localhost:9/x", quick));
         NET_CO_ASSERT(t.has_value());
         const std::string what = t->what();
         EXPECT_NE(what.find("localhost:9"), std::string::npos) << what;
@@ -438,8 +440,8 @@ TEST_F(HttpClientProxy, TimeoutAndCancellationAtConnectLeaveThePoolConsistent) {
         EXPECT_TRUE(closed) << "the cancelled attempt's socket was left open";
 
         // The slot came back: with limit 1 this request gets one (and times out at the CONNECT).
-        auto again = co_await aiotest::capture<aio::http::ConnectionTimeoutError>(
-            session.get("https://localhost:9/z", quick));
+        auto again =
+            co_await aiotest::capture<aio::http::ConnectionTimeoutError>(session.get("https://localhost:9/z", quick));
         EXPECT_TRUE(again.has_value());
         EXPECT_EQ(state->connections, 3);
     }());
@@ -475,4 +477,63 @@ TEST_F(HttpClientProxy, BytesAfterTheConnectAnswerAreRefused) {
         bool closed = co_await aiotest::eventually([&] { return state->lost == 1; });
         EXPECT_TRUE(closed);
     }());
+}
+
+// Keep-alive to the proxy for http URLs: tinyproxy closes its client connection after every
+// response, so this runs against nginx set up as a forward proxy (it takes absolute-form
+// requests and keeps client connections alive). Several requests, a POST among them, ride one
+// connection, and nginx's log shows each request line in absolute form.
+TEST(HttpClientProxyNginx, PlainHttpRequestsReuseTheProxyConnection) {
+    if (!aiotest::file_exists("/usr/sbin/nginx")) GTEST_SKIP() << "nginx is not installed";
+    aiotest::TempDir dir;
+    const std::string d = dir.path();
+    const uint16_t port = aiotest::unused_port();
+    std::ofstream(d + "/nginx.conf")
+        << "daemon off;\nmaster_process off;\npid " << d << "/nginx.pid;\nerror_log " << d << "/error.log;\n"
+        << "events { worker_connections 64; }\n"
+        << "http {\n  log_format requestline '$request';\n  access_log " << d << "/access.log requestline;\n"
+        << "  client_body_temp_path " << d << "/tmp_body;\n  proxy_temp_path " << d << "/tmp_proxy;\n"
+        << "  fastcgi_temp_path " << d << "/tmp_fcgi;\n  uwsgi_temp_path " << d << "/tmp_uwsgi;\n"
+        << "  scgi_temp_path " << d << "/tmp_scgi;\n"
+        << "  server {\n    listen 127.0.0.1:" << port << ";\n    location / {\n"
+        << "      proxy_pass http://$http_host$request_uri;\n      proxy_http_version 1.1;\n"
+        << "      proxy_set_header Connection \"\";\n"
+        << "      proxy_set_header Via \"1.1 aiocpp-test-forward-proxy\";\n    }\n  }\n}\n";
+    aiotest::ChildProcess nginx({"/usr/sbin/nginx", "-c", d + "/nginx.conf", "-p", d, "-e", d + "/error.log"});
+    bool up = false;
+    for (int i = 0; i < 500 && !(up = aiotest::can_connect(port)); ++i)
+        std::this_thread::sleep_for(10ms);  // nginx starting
+    ASSERT_TRUE(up) << "nginx did not start";
+    run_net([](uint16_t p) -> aio::Task<void> {
+        ClientSessionOptions so;
+        so.proxy = "http://127.0.0.1:" + std::to_string(p);
+        ClientSession session(so);
+        for (int i = 0; i < 4; ++i) {
+            ClientResponse r = co_await session.get(peer().url("/echo?i=" + std::to_string(i)));
+            nlohmann::json echo = co_await r.json();
+            EXPECT_EQ(echoed(echo, "Via"), "1.1 aiocpp-test-forward-proxy") << echo.dump();
+        }
+        RequestOptions post;
+        post.data = "payload";
+        ClientResponse r = co_await session.post(peer().url("/echo"), post);
+        nlohmann::json echo = co_await r.json();
+        EXPECT_EQ(echo["body"], "payload");
+        EXPECT_EQ(session.connector_stats().opened, 1u) << "every request on one connection to the proxy";
+        EXPECT_EQ(session.connector_stats().idle, 1u);
+    }(port));
+    std::string expected;
+    for (int i = 0; i < 4; ++i)
+        expected += "GET " + peer().url("/echo?i=" + std::to_string(i)) + " HTTP/1.1\n";
+    expected += "POST " + peer().url("/echo") + " HTTP/1.1\n";
+    // nginx logs a request once it has sent the response: the last line may trail our read of it.
+    std::string log;
+    for (int i = 0; i < 500; ++i) {
+        std::ifstream in(d + "/access.log");
+        std::stringstream ss;
+        ss << in.rdbuf();
+        log = ss.str();
+        if (log.size() >= expected.size()) break;
+        std::this_thread::sleep_for(10ms);
+    }
+    EXPECT_EQ(log, expected);
 }
