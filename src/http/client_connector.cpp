@@ -572,6 +572,7 @@ namespace {
 /// more, then start_tls puts the TLS layer in its place.
 class TunnelHandshake final : public aio::Protocol, public ParserSink {
 public:
+    explicit TunnelHandshake(std::string url) : url_(std::move(url)) {}
     Event ready;  // the answer's head arrived, or the attempt failed
     MessageHead head;
     std::exception_ptr error;  // set instead of (or, for bytes after a 2xx, after) the head
@@ -591,7 +592,7 @@ public:
                 finish(stray_data());  // the 2xx and more bytes after it, in one read
             else
                 finish(std::make_exception_ptr(
-                    ClientResponseError(400, std::string("malformed answer to CONNECT: ") + e.what(), "")));
+                    ClientResponseError(400, std::string("malformed answer to CONNECT: ") + e.what(), url_)));
         }
     }
     bool eof_received() override { return false; }
@@ -625,6 +626,7 @@ private:
         if (!error) error = std::move(e);
         ready.set();
     }
+    std::string url_;  // the request's, for errors
     Parser parser_{Parser::Kind::response, *this};
 };
 
@@ -648,7 +650,7 @@ Task<void> Connector::open_tunnel(std::shared_ptr<Connection> conn, SockAddr pro
     }
     request += "\r\n";
 
-    auto handshake = std::make_shared<TunnelHandshake>();
+    auto handshake = std::make_shared<TunnelHandshake>(url.human_repr());
     ProtocolFactory factory = [handshake]() -> std::shared_ptr<Protocol> { return handshake; };
     ConnectOptions plain;  // TLS starts inside the tunnel, once there is one
     auto made = co_await create_connection(std::move(factory), proxy_addr.host(), proxy_addr.port(), plain);

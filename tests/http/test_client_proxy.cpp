@@ -87,6 +87,8 @@ private:
     bool up_ = false;
 };
 
+/// The tests that need tinyproxy; the others (HttpClientProxyErrors, HttpClientProxyScripted) run
+/// without it.
 class HttpClientProxy : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -294,7 +296,7 @@ TEST_F(HttpClientProxy, TunnelsArePooledPerProxyCredentials) {
 
 // Nothing listens where the proxy should be: ClientProxyConnectionError (a ClientConnectorError)
 // naming the proxy, not the server.
-TEST_F(HttpClientProxy, UnreachableProxyIsAProxyConnectionError) {
+TEST(HttpClientProxyErrors, UnreachableProxyIsAProxyConnectionError) {
     const uint16_t dead = aiotest::unused_port();
     run_net([](uint16_t port) -> aio::Task<void> {
         ClientSession session;
@@ -314,7 +316,7 @@ TEST_F(HttpClientProxy, UnreachableProxyIsAProxyConnectionError) {
 
 // Only http:// proxies (aiohttp's rule): anything else is refused before a connection is made,
 // never silently sent directly.
-TEST_F(HttpClientProxy, UnsupportedProxySchemeIsRefusedBeforeConnecting) {
+TEST(HttpClientProxyErrors, UnsupportedProxySchemeIsRefusedBeforeConnecting) {
     run_net([]() -> aio::Task<void> {
         ClientSession session;
         for (const std::string proxy : {"socks5://127.0.0.1:1080", "https://127.0.0.1:3128", "127.0.0.1:3128"}) {
@@ -404,7 +406,7 @@ aio::Task<aio::Server> fake_proxy(std::shared_ptr<FakeState> state) {
 // A proxy that never answers CONNECT: the connect timeout covers that wait (ConnectionTimeoutError
 // naming the server and the proxy), and a request cancelled there closes the socket and frees
 // its slot (with limit 1, a leaked slot would starve the next request).
-TEST_F(HttpClientProxy, TimeoutAndCancellationAtConnectLeaveThePoolConsistent) {
+TEST(HttpClientProxyScripted, TimeoutAndCancellationAtConnectLeaveThePoolConsistent) {
     run_net([]() -> aio::Task<void> {
         auto state = std::make_shared<FakeState>();
         aio::Server server = co_await fake_proxy(state);
@@ -451,7 +453,7 @@ TEST_F(HttpClientProxy, TimeoutAndCancellationAtConnectLeaveThePoolConsistent) {
 // whatever its headers say (RFC 9110 9.3.6): the bytes after it would be the server's, and a TLS
 // server does not speak first, so bytes that come with the 2xx are refused at once rather than
 // swallowed as a body or handed to TLS.
-TEST_F(HttpClientProxy, BytesAfterTheConnectAnswerAreRefused) {
+TEST(HttpClientProxyScripted, BytesAfterTheConnectAnswerAreRefused) {
     run_net([]() -> aio::Task<void> {
         auto state = std::make_shared<FakeState>();
         // No Content-Length: read as an ordinary response, the 2xx's "body" would run to EOF and
