@@ -27,6 +27,12 @@ std::string what_of(const std::exception_ptr& e) {
 
 void Connection::connection_made(Transport& transport) { transport_ = &transport; }
 
+bool Connection::adopt(Transport& transport) noexcept {
+    if (closing_) return false;
+    transport_ = &transport;
+    return true;
+}
+
 uint64_t Connection::start(Exchange& ex, std::string_view bytes, bool head_request,
                            std::optional<std::chrono::nanoseconds> sock_read, bool auto_decompress) {
     ex_ = &ex;
@@ -228,9 +234,11 @@ void Connection::close() noexcept {
     if (busy_) fail_body(std::make_exception_ptr(ClientConnectionError("Connection closed")));
     busy_ = false;
     read_timer_.cancel();
-    if (transport_ && !closing_) {
+    // Closing before a transport was adopted (a tunnel's TLS handshake) is remembered, so that
+    // adopt() refuses it afterwards.
+    if (!closing_) {
         closing_ = true;
-        transport_->abort();
+        if (transport_) transport_->abort();
     }
     // connection_lost comes on a later iteration, perhaps after the session is gone: the pool is
     // told now, and only now.
@@ -468,7 +476,7 @@ ConnectorStats Connector::stats() const noexcept {
     return s;
 }
 
-Task<std::vector<SockAddr>> Connector::resolve(std::string host, uint16_t port) {
+Task<std::vector<SockAddr>> Connector::resolve(std::string host, uint16_t port, bool proxy) {
     const bool use_cache = !ttl_dns_ || ttl_dns_->count() > 0;
     std::string key = host + ':' + std::to_string(port);
     double now = get_running_loop().time();
@@ -483,12 +491,16 @@ Task<std::vector<SockAddr>> Connector::resolve(std::string host, uint16_t port) 
     try {
         infos = co_await getaddrinfo(host, port, o);
     } catch (const GaiError& e) {
+        if (proxy) throw ClientProxyConnectionError(host, port, e.what());
         throw ClientConnectorError(host, port, e.what());
     }
     std::vector<SockAddr> addrs;
     for (auto& i : infos)
         addrs.push_back(i.addr);
-    if (addrs.empty()) throw ClientConnectorError(host, port, "no address");
+    if (addrs.empty()) {
+        if (proxy) throw ClientProxyConnectionError(host, port, "no address");
+        throw ClientConnectorError(host, port, "no address");
+    }
     if (use_cache) {
         DnsEntry& e = dns_[key];
         e.addrs = addrs;
@@ -498,24 +510,40 @@ Task<std::vector<SockAddr>> Connector::resolve(std::string host, uint16_t port) 
 }
 
 Task<std::shared_ptr<Connection>> Connector::open(URL url, std::string key, std::shared_ptr<SSLContext> ssl,
-                                                  ClientTimeout timeout) {
+                                                  ClientTimeout timeout, std::optional<ProxyRoute> proxy) {
     const std::string& host = url.host();
     const uint16_t port = url.port();
-    std::vector<SockAddr> addrs = co_await resolve(host, port);
+    // Through a proxy the socket goes to the proxy; TLS, if any, still to `url`'s host (in the tunnel).
+    const std::string& peer_host = proxy ? proxy->url.host() : host;
+    const uint16_t peer_port = proxy ? proxy->url.port() : port;
+    const bool tunnel = proxy && ssl;
+    std::vector<SockAddr> addrs = co_await resolve(peer_host, peer_port, proxy.has_value());
     ConnectOptions o;
-    o.ssl = ssl;
-    if (ssl) o.server_hostname = host;
+    if (ssl && !tunnel) {
+        o.ssl = ssl;
+        o.server_hostname = host;
+    }
     std::exception_ptr last;
     for (const SockAddr& addr : addrs) {
         auto conn = std::make_shared<Connection>(key);
-        // Named, not a temporary of the co_await expression (g++ 12, docs/design.md).
-        ProtocolFactory factory = [conn]() -> std::shared_ptr<Protocol> { return conn; };
-        auto attempt = create_connection(std::move(factory), addr.host(), addr.port(), o);
         try {
-            if (timeout.sock_connect)
-                co_await wait_for(std::move(attempt), *timeout.sock_connect);
-            else
-                co_await std::move(attempt);
+            if (tunnel) {
+                // The whole attempt (proxy connect, CONNECT, TLS handshake) is the one attempt
+                // sock_connect limits, as the TCP connect and the handshake are for a direct one.
+                auto attempt = open_tunnel(conn, addr, url, ssl, *proxy);
+                if (timeout.sock_connect)
+                    co_await wait_for(std::move(attempt), *timeout.sock_connect);
+                else
+                    co_await std::move(attempt);
+            } else {
+                // Named, not a temporary of the co_await expression (g++ 12, docs/design.md).
+                ProtocolFactory factory = [conn]() -> std::shared_ptr<Protocol> { return conn; };
+                auto attempt = create_connection(std::move(factory), addr.host(), addr.port(), o);
+                if (timeout.sock_connect)
+                    co_await wait_for(std::move(attempt), *timeout.sock_connect);
+                else
+                    co_await std::move(attempt);
+            }
             ++opened_;
             all_.push_back(conn);
             conn->attach(this);
@@ -525,20 +553,148 @@ Task<std::shared_ptr<Connection>> Connector::open(URL url, std::string key, std:
         } catch (const SSLError& e) {
             throw ClientConnectorError(host, port, e.what());
         } catch (const TimeoutError&) {
-            last = std::make_exception_ptr(ConnectionTimeoutError("Connection timeout to host " + url.host_port() +
-                                                                  " (" + addr.to_string() + ")"));
+            std::string what = "Connection timeout to host " + url.host_port();
+            if (proxy) what += " through proxy " + proxy->url.host_port();
+            last = std::make_exception_ptr(ConnectionTimeoutError(what + " (" + addr.to_string() + ")"));
         } catch (const std::system_error& e) {
-            last = std::make_exception_ptr(ClientConnectorError(host, port, e.what()));
+            if (proxy)
+                last = std::make_exception_ptr(ClientProxyConnectionError(peer_host, peer_port, e.what()));
+            else
+                last = std::make_exception_ptr(ClientConnectorError(host, port, e.what()));
         }
     }
     std::rethrow_exception(last);
 }
 
+namespace {
+
+/// The socket's protocol while a CONNECT is in flight: it reads the proxy's answer and nothing
+/// more, then start_tls puts the TLS layer in its place.
+class TunnelHandshake final : public aio::Protocol, public ParserSink {
+public:
+    explicit TunnelHandshake(std::string url) : url_(std::move(url)) {}
+    Event ready;  // the answer's head arrived, or the attempt failed
+    MessageHead head;
+    std::exception_ptr error;  // set instead of (or, for bytes after a 2xx, after) the head
+
+    void data_received(std::string_view data) override {
+        if (error || refused()) return;  // a refusal's body is not read: the connection is closed
+        if (accepted()) {
+            // A 2xx ends the proxy's part: the next bytes would be the server's, and a TLS server
+            // does not speak first. Whatever this is, it is no tunnel to trust.
+            finish(stray_data());
+            return;
+        }
+        try {
+            parser_.feed(data);
+        } catch (const std::exception& e) {
+            if (accepted())
+                finish(stray_data());  // the 2xx and more bytes after it, in one read
+            else
+                finish(std::make_exception_ptr(
+                    ClientResponseError(400, std::string("malformed answer to CONNECT: ") + e.what(), url_)));
+        }
+    }
+    bool eof_received() override { return false; }
+    void connection_lost(std::exception_ptr exc) override {
+        if (refused()) return;  // the proxy hangs up after a refusal, which already says it all
+        std::string why = "the proxy closed the connection";
+        why += accepted() ? " after accepting CONNECT" : " before answering CONNECT";
+        if (exc) why += ": " + what_of(exc);
+        finish(std::make_exception_ptr(ServerDisconnectedError(why)));
+    }
+    Body on_head(MessageHead& h) override {
+        if (h.status >= 100 && h.status < 200) return Body::none;  // an interim answer: the real one follows
+        head.swap(h);
+        ready.set();
+        // RFC 9110 9.3.6: a 2xx to CONNECT has no body whatever its headers say (what follows is
+        // the tunnel's); without `none` a 200 without Content-Length would be read to EOF. Any
+        // other answer is all we need: its body is not read, the connection is closed.
+        return accepted() ? Body::none : Body::stop;
+    }
+    void on_body(std::string_view) override {}
+    void on_message_complete() override {}
+
+private:
+    [[nodiscard]] bool accepted() const noexcept { return head.status >= 200 && head.status < 300; }
+    [[nodiscard]] bool refused() const noexcept { return head.status >= 300; }
+    static std::exception_ptr stray_data() {
+        return std::make_exception_ptr(
+            ClientConnectionError("the proxy sent data after its CONNECT response, before TLS started"));
+    }
+    void finish(std::exception_ptr e) noexcept {
+        if (!error) error = std::move(e);
+        ready.set();
+    }
+    std::string url_;  // the request's, for errors
+    Parser parser_{Parser::Kind::response, *this};
+};
+
+/// host:port as CONNECT names it (RFC 9110 9.3.6: authority-form, the port always written).
+std::string authority_form(const URL& url) {
+    const std::string& h = url.host();
+    std::string out = h.find(':') != std::string::npos ? "[" + h + "]" : h;
+    return out + ':' + std::to_string(url.port());
+}
+
+}  // namespace
+
+Task<void> Connector::open_tunnel(std::shared_ptr<Connection> conn, SockAddr proxy_addr, URL url,
+                                  std::shared_ptr<SSLContext> ssl, ProxyRoute proxy) {
+    std::string request = "CONNECT " + authority_form(url) + " HTTP/1.1\r\n";
+    append_header(request, "Host", authority_form(url));
+    if (!proxy.authorization.empty()) append_header(request, "Proxy-Authorization", proxy.authorization);
+    for (const auto& [name, value] : proxy.headers) {
+        if (iequals(name, "Host") || (iequals(name, "Proxy-Authorization") && !proxy.authorization.empty())) continue;
+        append_header(request, name, value);
+    }
+    request += "\r\n";
+
+    auto handshake = std::make_shared<TunnelHandshake>(url.human_repr());
+    ProtocolFactory factory = [handshake]() -> std::shared_ptr<Protocol> { return handshake; };
+    ConnectOptions plain;  // TLS starts inside the tunnel, once there is one
+    auto made = co_await create_connection(std::move(factory), proxy_addr.host(), proxy_addr.port(), plain);
+
+    // Until the connection has adopted the TLS transport, nothing else closes this socket: an
+    // error, a refusal or a cancellation (a timeout) at any await below must.
+    struct AbortGuard {
+        std::shared_ptr<Transport> t;
+        ~AbortGuard() {
+            if (t) t->abort();
+        }
+    } guard{std::move(made.first)};
+
+    guard.t->write(request);
+    co_await handshake->ready.wait();
+    if (handshake->error) std::rethrow_exception(handshake->error);
+    const MessageHead& h = handshake->head;
+    if (h.status < 200 || h.status >= 300) throw ClientHttpProxyError(h.status, h.reason, url.human_repr(), h.headers);
+
+    // A hang-up right behind the 2xx may not have been reported yet: it is the proxy's doing, not
+    // a misuse of start_tls (which would say RuntimeError).
+    if (guard.t->is_closing()) throw ServerDisconnectedError("the proxy closed the connection after accepting CONNECT");
+    std::shared_ptr<Transport> tls = co_await start_tls(guard.t, conn, ssl, false, url.host());
+    if (!conn->adopt(*tls)) {
+        tls->abort();
+        throw ServerDisconnectedError("the tunnel through the proxy closed during the TLS handshake");
+    }
+    guard.t = nullptr;  // the connection's from here: it closes the TLS transport, which closes the socket
+}
+
 Task<std::shared_ptr<Connection>> Connector::connect(const URL& url, std::shared_ptr<SSLContext> ssl,
-                                                     ClientTimeout timeout, bool fresh) {
+                                                     ClientTimeout timeout, bool fresh, const ProxyRoute* proxy) {
     if (closed_) throw RuntimeError("Session is closed");
     std::string key = url.scheme() + "://" + url.host_port();
     if (ssl) key += '#' + std::to_string(reinterpret_cast<uintptr_t>(ssl.get()));
+    if (proxy) {
+        // aiohttp's ConnectionKey: the proxy, its credentials and headers are part of what a
+        // connection is, so a request never rides a direct connection, another proxy's, or a
+        // tunnel that was opened with someone else's credentials. (A space and line breaks cannot
+        // occur in a host_port or in the checked header values, so the parts cannot run together.)
+        key += " via " + proxy->url.host_port() + '\n' + proxy->authorization;
+        for (const auto& [name, value] : proxy->headers)
+            key += '\n' + name + ": " + value;
+    }
 
     if (can_take(key)) {
         take_slot(key);
@@ -575,7 +731,9 @@ Task<std::shared_ptr<Connection>> Connector::connect(const URL& url, std::shared
         }
     }
     std::shared_ptr<Connection> c;
-    auto opening = open(url, key, ssl, timeout);
+    std::optional<ProxyRoute> route;
+    if (proxy) route = *proxy;
+    auto opening = open(url, key, ssl, timeout, std::move(route));
     if (timeout.connect) {
         bool timed_out = false;
         try {
@@ -585,7 +743,11 @@ Task<std::shared_ptr<Connection>> Connector::connect(const URL& url, std::shared
         } catch (const TimeoutError&) {
             timed_out = true;
         }
-        if (timed_out) throw ConnectionTimeoutError("Connection timeout to host " + url.host_port());
+        if (timed_out) {
+            std::string what = "Connection timeout to host " + url.host_port();
+            if (proxy) what += " through proxy " + proxy->url.host_port();
+            throw ConnectionTimeoutError(what);
+        }
     } else {
         c = co_await std::move(opening);
     }

@@ -82,6 +82,14 @@ void Inflater::feed(std::string_view in, F&& out) {
 
 class Connector;
 
+/// How a request reaches its server through an HTTP proxy (RequestOptions::proxy and its friends,
+/// checked and resolved by the session).
+struct ProxyRoute {
+    URL url;                    // the proxy's origin: http://host[:port], no credentials
+    std::string authorization;  // the Proxy-Authorization value; "" for none
+    Headers headers;            // proxy_headers (checked for line breaks)
+};
+
 /// What a request waits for on its connection: the response head (or a failure before it).
 /// Lives in the requesting coroutine's frame.
 struct Exchange {
@@ -103,6 +111,10 @@ public:
 
     // aio::Protocol
     void connection_made(Transport& transport) override;
+    /// The TLS transport start_tls made over a proxy tunnel, which gives its protocol no
+    /// connection_made. False if the connection was closed or lost before this (the caller then
+    /// aborts the transport).
+    bool adopt(Transport& transport) noexcept;
     void data_received(std::string_view data) override;
     bool eof_received() override { return false; }
     void connection_lost(std::exception_ptr exc) override;
@@ -181,8 +193,10 @@ public:
 
     /// A connection to `url`'s origin with a slot held: a pooled one, or a new one (`fresh`: always
     /// new). Timeouts: pool for the slot, then connect / sock_connect for a new connection.
+    /// With `proxy`: a connection to the proxy (http), or a TLS tunnel through it to the origin
+    /// (https), pooled apart from direct ones; the pointee must outlive the call.
     Task<std::shared_ptr<Connection>> connect(const URL& url, std::shared_ptr<SSLContext> ssl, ClientTimeout timeout,
-                                              bool fresh);
+                                              bool fresh, const ProxyRoute* proxy = nullptr);
     /// From a connection: its request is done. Reusable ones go to the pool.
     void released(Connection& c, bool reusable) noexcept;
     /// From a connection: its transport is gone.
@@ -214,9 +228,11 @@ private:
     Task<void> wait_slot(std::string key);
     std::shared_ptr<Connection> take_idle(const std::string& key) noexcept;
     void remove_idle(Connection& c) noexcept;
-    Task<std::vector<SockAddr>> resolve(std::string host, uint16_t port);
+    Task<std::vector<SockAddr>> resolve(std::string host, uint16_t port, bool proxy);
     Task<std::shared_ptr<Connection>> open(URL url, std::string key, std::shared_ptr<SSLContext> ssl,
-                                           ClientTimeout timeout);
+                                           ClientTimeout timeout, std::optional<ProxyRoute> proxy);
+    static Task<void> open_tunnel(std::shared_ptr<Connection> conn, SockAddr proxy_addr, URL url,
+                                  std::shared_ptr<SSLContext> ssl, ProxyRoute proxy);
     void arm_cleanup();
     void cleanup() noexcept;
 
@@ -272,6 +288,10 @@ struct ResponseAccess {
 }  // namespace aio::http
 
 namespace aio::http::detail {
+
+/// Appends "name: value\r\n"; throws std::invalid_argument if either holds a CR or LF (which
+/// would let the caller's data inject headers, or a second request).
+void append_header(std::string& out, std::string_view name, std::string_view value);
 
 /// Base64 (RFC 4648, with padding), for Basic credentials.
 std::string base64_encode(std::string_view in);

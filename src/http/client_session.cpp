@@ -8,6 +8,24 @@
 namespace aio::http {
 
 namespace detail {
+
+namespace {
+void check_field(std::string_view s) {
+    // A CR or LF in a header would let the caller's data inject headers (or a second request).
+    if (s.find_first_of("\r\n") != std::string_view::npos)
+        throw std::invalid_argument("a header name or value contains a line break");
+}
+}  // namespace
+
+void append_header(std::string& out, std::string_view name, std::string_view value) {
+    check_field(name);
+    check_field(value);
+    out.append(name);
+    out.append(": ");
+    out.append(value);
+    out.append("\r\n");
+}
+
 namespace {
 
 bool is_redirect(int status) noexcept {
@@ -17,21 +35,6 @@ bool is_redirect(int status) noexcept {
 bool idempotent(std::string_view method) noexcept {
     return method == "GET" || method == "HEAD" || method == "OPTIONS" || method == "TRACE" || method == "PUT" ||
            method == "DELETE";
-}
-
-void check_field(std::string_view s) {
-    // A CR or LF in a header would let the caller's data inject headers (or a second request).
-    if (s.find_first_of("\r\n") != std::string_view::npos)
-        throw std::invalid_argument("a header name or value contains a line break");
-}
-
-void append_header(std::string& out, std::string_view name, std::string_view value) {
-    check_field(name);
-    check_field(value);
-    out.append(name);
-    out.append(": ");
-    out.append(value);
-    out.append("\r\n");
 }
 
 /// What goes on the wire for one request: the head and the body, in one buffer (one write).
@@ -45,12 +48,22 @@ struct Outgoing {
     std::string content_type;         // for the body, unless the headers set one
     bool chunked = false;
     bool force_close = false;
+    const ProxyRoute* proxy = nullptr;  // the request's, if any (do_request's frame keeps it)
 
     [[nodiscard]] std::string serialize() const {
+        // An http request through a proxy is the proxy's to forward: it names the whole URL
+        // (absolute form, RFC 9112 3.2.2) and carries the proxy's credentials. An https one goes
+        // through a tunnel the proxy cannot read, so nothing of the proxy's goes in it.
+        const ProxyRoute* via = url.scheme() == "http" ? proxy : nullptr;
         std::string out;
         out.reserve(256 + (body ? body->size() : 0));
         out.append(method);
         out += ' ';
+        if (via) {
+            out.append(url.scheme());
+            out.append("://");
+            out.append(url.host_port());
+        }
         out.append(url.path_qs());
         out.append(" HTTP/1.1\r\n");
         if (auto h = headers.get("Host"))
@@ -66,7 +79,15 @@ struct Outgoing {
         for (const auto& [name, value] : headers) {
             if (iequals(name, "Host") || iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding"))
                 continue;
+            if (via && !via->authorization.empty() && iequals(name, "Proxy-Authorization")) continue;
             append_header(out, name, value);
+        }
+        if (via) {
+            if (!via->authorization.empty()) append_header(out, "Proxy-Authorization", via->authorization);
+            for (const auto& [name, value] : via->headers) {
+                if (iequals(name, "Proxy-Authorization") && !via->authorization.empty()) continue;
+                if (!headers.contains(name)) append_header(out, name, value);
+            }
         }
         const bool wants_length = method == "POST" || method == "PUT" || method == "PATCH";
         if (body) {
@@ -113,7 +134,7 @@ Task<ClientResponse> send_once(std::shared_ptr<SessionState> s, const Outgoing& 
                                ClientTimeout timeout) {
     const std::string bytes = req.serialize();
     for (int attempt = 0;; ++attempt) {
-        std::shared_ptr<Connection> conn = co_await s->connector.connect(req.url, ssl, timeout, attempt > 0);
+        std::shared_ptr<Connection> conn = co_await s->connector.connect(req.url, ssl, timeout, attempt > 0, req.proxy);
         Exchange ex;
         ExchangeGuard guard{conn.get()};
         const uint64_t seq =
@@ -144,6 +165,33 @@ URL parse_url(const std::string& text) {
     } catch (const std::invalid_argument& e) {
         throw InvalidURL(text, e.what());
     }
+}
+
+/// The proxy a request goes through, if any: the request's, else the session's. Checked before
+/// anything connects, so that a proxy the client cannot use never turns into a direct request.
+std::optional<ProxyRoute> proxy_route(const RequestOptions& opts, const ClientSessionOptions& so) {
+    const ProxyURL& given = opts.proxy.empty() ? so.proxy : opts.proxy;
+    if (given.empty()) return std::nullopt;
+    URL url = given.url();
+    // aiohttp's rule: an https:// proxy would need TLS inside TLS, a socks one another protocol.
+    if (url.scheme() != "http")
+        throw std::invalid_argument("unsupported proxy URL '" + url.human_repr() +
+                                    "': only http:// proxies are supported");
+    if (url.host().empty()) throw std::invalid_argument("proxy URL '" + url.human_repr() + "' has no host");
+    ProxyRoute r;
+    r.url = url.origin();
+    std::optional<BasicAuth> auth = opts.proxy_auth ? opts.proxy_auth : so.proxy_auth;
+    if (!auth && (!url.user().empty() || !url.password().empty())) auth = BasicAuth(url.user(), url.password());
+    if (auth) {
+        r.authorization = auth->encode();
+        check_field(r.authorization);
+    }
+    for (const auto& [name, value] : opts.proxy_headers) {
+        check_field(name);
+        check_field(value);
+    }
+    r.headers = opts.proxy_headers;
+    return r;
 }
 
 Task<ClientResponse> do_request(std::shared_ptr<SessionState> s, std::string method, URL url, RequestOptions opts,
@@ -183,6 +231,8 @@ Task<ClientResponse> do_request(std::shared_ptr<SessionState> s, std::string met
     const int max_redirects = opts.max_redirects.value_or(so.max_redirects);
     const bool raise = opts.raise_for_status.value_or(so.raise_for_status);
     std::shared_ptr<SSLContext> custom_ssl = opts.ssl ? opts.ssl : so.ssl;
+    const std::optional<ProxyRoute> proxy = proxy_route(opts, so);
+    req.proxy = proxy ? &*proxy : nullptr;
     std::vector<ClientResponse> history;
     for (;;) {
         if (url.scheme() != "http" && url.scheme() != "https") throw InvalidURL(url.str(), "not an http(s) URL");
@@ -274,6 +324,11 @@ Task<ClientResponse> run_request(std::shared_ptr<SessionState> s, std::string me
 
 }  // namespace
 }  // namespace detail
+
+URL ProxyURL::url() const {
+    if (has_url_) return url_;
+    return detail::parse_url(text_);
+}
 
 CookieJar& ClientSession::cookie_jar() const noexcept { return *s_->options.cookie_jar; }
 

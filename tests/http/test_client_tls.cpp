@@ -19,37 +19,8 @@ using aiotest::run_net;
 
 namespace {
 
-bool sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0; }
-
-/// A CA, a certificate for "localhost" it signed, and an expired one.
-struct Certs {
-    aiotest::TempDir dir;
-    std::string ca, cert, key, expired;
-    bool ok = false;
-    Certs() {
-        const std::string d = dir.path();
-        ca = d + "/ca.pem";
-        cert = d + "/leaf.pem";
-        key = d + "/leaf.key";
-        expired = d + "/expired.pem";
-        std::ofstream(d + "/ext.cnf") << "subjectAltName=DNS:localhost\n";
-        ok =
-            sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout " + d + "/ca.key -out " + ca +
-               " -days 30 -subj '/CN=aiocpp test CA'") &&
-            sh("openssl req -newkey rsa:2048 -nodes -keyout " + key + " -out " + d + "/leaf.csr -subj /CN=localhost") &&
-            sh("openssl x509 -req -in " + d + "/leaf.csr -CA " + ca + " -CAkey " + d + "/ca.key -CAcreateserial -out " +
-               cert + " -days 30 -extfile " + d + "/ext.cnf") &&
-            // notAfter a day before notBefore: expired from the start.
-            sh("openssl x509 -req -in " + d + "/leaf.csr -CA " + ca + " -CAkey " + d + "/ca.key -CAcreateserial -out " +
-               expired + " -days -1 -extfile " + d + "/ext.cnf");
-    }
-};
-
-std::shared_ptr<aio::SSLContext> trusting(const std::string& ca) {
-    auto ctx = aio::SSLContext::create_default_context();
-    ctx->load_verify_locations(ca);
-    return ctx;
-}
+using aiotest::Certs;
+using aiotest::trusting;
 
 }  // namespace
 
@@ -121,18 +92,7 @@ TEST(HttpClientTls, ExpiredCertificateIsRejected) {
 
 // ---- nginx ----------------------------------------------------------------------------------
 
-namespace {
-bool can_connect(uint16_t port) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-}
-}  // namespace
+using aiotest::can_connect;
 
 TEST(HttpClientNginx, GetKeepAliveAndGzip) {
     if (!aiotest::file_exists("/usr/sbin/nginx")) GTEST_SKIP() << "nginx is not installed";

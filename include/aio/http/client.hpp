@@ -91,6 +91,25 @@ private:
     std::vector<Field> fields_;
 };
 
+/// A proxy= argument: an HTTP proxy's URL as text ("http://proxy:3128") or as a URL; empty means
+/// no proxy. Text is parsed when a request uses it, so a malformed one fails that request
+/// (InvalidURL) the way a malformed request URL does. Implicit on purpose: `opts.proxy = "..."`.
+class ProxyURL {
+public:
+    ProxyURL() = default;
+    ProxyURL(std::string text) : text_(std::move(text)) {}       // NOLINT(google-explicit-constructor)
+    ProxyURL(const char* text) : text_(text ? text : "") {}      // NOLINT(google-explicit-constructor)
+    ProxyURL(URL url) : url_(std::move(url)), has_url_(true) {}  // NOLINT(google-explicit-constructor)
+    [[nodiscard]] bool empty() const noexcept { return has_url_ ? url_ == URL() : text_.empty(); }
+    /// The URL, parsed from the text if it was given as text. Throws InvalidURL.
+    [[nodiscard]] URL url() const;
+
+private:
+    std::string text_;
+    URL url_;
+    bool has_url_ = false;
+};
+
 /// The keyword arguments of session.request() / get() / post()... (aiohttp's). Not an aggregate
 /// (g++ 12, docs/design.md): set fields on a named variable.
 struct RequestOptions {
@@ -121,6 +140,18 @@ struct RequestOptions {
     std::shared_ptr<SSLContext> ssl;
     /// chunked=: send the body with Transfer-Encoding: chunked instead of Content-Length.
     bool chunked = false;
+    /// proxy=: send the request through this HTTP proxy (only http:// proxies, as aiohttp; any
+    /// other scheme throws std::invalid_argument before connecting). An http URL is requested
+    /// from the proxy in absolute form; an https one through a CONNECT tunnel, TLS still being
+    /// checked against the server. Empty: the session's proxy, if any. Credentials in the URL
+    /// ("http://user:pass@proxy:3128") are the default proxy_auth.
+    ProxyURL proxy;
+    /// proxy_auth=: Basic credentials for the proxy, sent as Proxy-Authorization (to the proxy
+    /// only: on the CONNECT request for https). Overrides the session's and the proxy URL's.
+    std::optional<BasicAuth> proxy_auth;
+    /// proxy_headers=: headers for the proxy: on the CONNECT request for https, with the request
+    /// itself for http. Never sent inside a tunnel.
+    Headers proxy_headers;
 };
 
 /// The keyword arguments of ClientSession and of its TCPConnector. Not an aggregate (g++ 12).
@@ -157,6 +188,10 @@ struct ClientSessionOptions {
     /// cookie_jar=: where the session keeps cookies between requests (null: a jar of its own).
     /// Share one between sessions to share their cookies.
     std::shared_ptr<CookieJar> cookie_jar;
+    /// proxy= (aiohttp 3.10): the proxy of every request that names none (RequestOptions::proxy).
+    ProxyURL proxy;
+    /// proxy_auth= (aiohttp 3.10): the proxy credentials of every request that gives none.
+    std::optional<BasicAuth> proxy_auth;
 };
 
 /// aiocpp: a snapshot of the session's connection pool (for monitoring and tests).

@@ -4,8 +4,10 @@
 //     ClientConnectionError               ClientConnectionError
 //       ClientConnectorError                ClientConnectorError  (connect failed: host, port, cause)
 //         ClientConnectorCertificateError     ClientConnectorCertificateError (verification failed)
+//         ClientProxyConnectionError          ClientProxyConnectionError (the proxy could not be reached)
 //       ServerDisconnectedError             ServerDisconnectedError
 //     ClientResponseError                 ClientResponseError   (status, message, headers)
+//       ClientHttpProxyError                ClientHttpProxyError  (the proxy refused CONNECT)
 //       ContentTypeError                    ContentTypeError
 //       TooManyRedirects                    TooManyRedirects
 //     ClientPayloadError                  ClientPayloadError    (a body cut short or malformed)
@@ -54,11 +56,16 @@ public:
 class ClientConnectorError : public ClientConnectionError {
 public:
     ClientConnectorError(std::string host, uint16_t port, const std::string& cause)
-        : ClientConnectionError("cannot connect to host " + host + ":" + std::to_string(port) + ": " + cause),
-          host_(std::move(host)),
-          port_(port) {}
+        : ClientConnectorError("cannot connect to host ", std::move(host), port, cause) {}
     [[nodiscard]] const std::string& host() const noexcept { return host_; }
     [[nodiscard]] uint16_t port() const noexcept { return port_; }
+
+protected:
+    /// For subclasses whose message must say what host:port is (a proxy rather than the server).
+    ClientConnectorError(const char* what_prefix, std::string host, uint16_t port, const std::string& cause)
+        : ClientConnectionError(what_prefix + host + ":" + std::to_string(port) + ": " + cause),
+          host_(std::move(host)),
+          port_(port) {}
 
 private:
     std::string host_;
@@ -69,6 +76,15 @@ private:
 class ClientConnectorCertificateError : public ClientConnectorError {
 public:
     using ClientConnectorError::ClientConnectorError;
+};
+
+/// aiohttp.ClientProxyConnectionError: connecting to the proxy failed (refused, unreachable, its
+/// name did not resolve). host() and port() are the proxy's, and what() says it is the proxy, so
+/// that a dead proxy is not mistaken for a dead server.
+class ClientProxyConnectionError : public ClientConnectorError {
+public:
+    ClientProxyConnectionError(std::string host, uint16_t port, const std::string& cause)
+        : ClientConnectorError("cannot connect to proxy ", std::move(host), port, cause) {}
 };
 
 /// aiohttp.ServerDisconnectedError: the server closed the connection before a response came.
@@ -105,6 +121,15 @@ private:
     std::string message_;
     std::string url_;
     Headers headers_;
+};
+
+/// aiohttp.ClientHttpProxyError: the proxy answered CONNECT (the tunnel for an https request) with
+/// a status other than 2xx: 407 when it wants credentials, 403 for a port it does not tunnel to,
+/// 5xx when it cannot reach the server. status(), message() and headers() are the proxy's answer
+/// (Proxy-Authenticate among them); url() is the requested URL. The connection is closed.
+class ClientHttpProxyError : public ClientResponseError {
+public:
+    using ClientResponseError::ClientResponseError;
 };
 
 /// aiohttp.ContentTypeError: json() on a response whose Content-Type is not JSON.
