@@ -287,3 +287,33 @@ TEST(StaticFiles, FollowSymlinksAndShowIndexAreOptIn) {
     EXPECT_THROW(aio::http::Application().router().add_static("/x", s.root + "/hello.txt"), std::invalid_argument);
     EXPECT_THROW(aio::http::Application().router().add_static("x", s.root), std::invalid_argument);
 }
+
+TEST(FileResponse, OverTlsTheFallbackSendsTheWholeFile) {
+    Site s;
+    const std::string cert = s.dir.path() + "/cert.pem", key = s.dir.path() + "/key.pem";
+    const std::string cmd = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+                            "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout '" + key + "' -out '" +
+                            cert + "' >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "openssl could not make a certificate";
+    aiotest::run_net([&]() -> aio::Task<void> {
+        aio::http::Application app;
+        app.router().add_static("/static", s.root);
+        aio::http::AppRunner runner(app);
+        co_await runner.setup();
+        aio::http::TCPSiteOptions o;
+        o.ssl = aio::SSLContext::server(cert, key);
+        aio::http::TCPSite site(runner, "127.0.0.1", 0, o);
+        co_await site.start();
+        const std::string port = std::to_string(site.port());
+        aiotest::TempDir out;
+        std::vector<std::string> args{"-s", "--cacert", cert, "--resolve", "localhost:" + port + ":127.0.0.1", "-o",
+                                      out.path() + "/got", "-w", "%{http_code}", "-r", "5-", "https://localhost:" + port + "/static/big.bin"};
+        auto r = co_await aiotest::run_process("curl", std::move(args));
+        EXPECT_EQ(r.out, "206");
+        std::ifstream in(out.path() + "/got", std::ios::binary);
+        std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        EXPECT_TRUE(got == s.big.substr(5)) << got.size();
+        site.stop();
+        co_await runner.cleanup();
+    }());
+}
