@@ -148,6 +148,9 @@ private:
     // A sendfile(2) transfer in progress: it owns the socket's output until it ends; write()s
     // meanwhile queue in wbuf_ behind it.
     struct SendfileOp {
+        // User-provided: clang 14 cannot use the member initialisers of a nested class from
+        // inside its enclosing class (sf_.emplace()) otherwise.
+        SendfileOp() noexcept {}
         size_t before = 0;  // bytes at the front of wbuf_ written before the transfer began
         int file = -1;
         off_t offset = 0;
