@@ -1,9 +1,11 @@
 // The `aiocpp` command: main() only wires the subcommands, each in its own file (commands.hpp).
 //
 //   aiocpp demo ...     the ports of the course's examples (demo_cmd.cpp)
+#include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <fmt/core.h>
 
 #include "aio/mp/process.hpp"
 #include "commands.hpp"
@@ -18,7 +20,17 @@ int main(int argc, char** argv) {
 
     const std::vector<aiocpp_cli::Command> commands{aiocpp_cli::register_demo(app)};
 
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+        // A usage error is one line naming the subcommand, and status 2 (argparse's): a script
+        // that starts `aiocpp serve` with a bad option fails at once and says why.
+        std::string who = "aiocpp";
+        for (const CLI::App* sub : app.get_subcommands()) who += " " + sub->get_name();
+        fmt::print(stderr, "{}: {}\n", who, e.what());
+        return 2;
+    }
 
     for (const aiocpp_cli::Command& c : commands)
         if (c.app->parsed()) return c.run();
