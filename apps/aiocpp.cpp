@@ -1,6 +1,7 @@
 // The `aiocpp` command: main() only wires the subcommands, each in its own file (commands.hpp).
 //
 //   aiocpp demo ...     the ports of the course's examples (demo_cmd.cpp)
+//   aiocpp serve ...    the demo site (serve_cmd.cpp)
 #include <string>
 #include <vector>
 
@@ -14,11 +15,12 @@ int main(int argc, char** argv) {
     // First of all: in a child started with the spawn method (E14's hello_process), this runs the
     // child's target and exits; in every other run it returns at once.
     aio::mp::freeze_support();
-    CLI::App app{"aiocpp: Python's asyncio in C++20. Runs the ports of the asyncio course's examples."};
+    CLI::App app{"aiocpp: Python's asyncio in C++20. Runs the ports of the asyncio course's examples, and serves a "
+                 "demo site to run clients against."};
     app.set_version_flag("--version", "aiocpp " AIO_VERSION);
     app.require_subcommand(1);
 
-    const std::vector<aiocpp_cli::Command> commands{aiocpp_cli::register_demo(app)};
+    const std::vector<aiocpp_cli::Command> commands{aiocpp_cli::register_demo(app), aiocpp_cli::register_serve(app)};
 
     try {
         app.parse(argc, argv);

@@ -17,5 +17,7 @@ struct Command {
 
 /// `aiocpp demo list|all|NAME|ENN [--virtual-time]`: the ports of the course's examples.
 Command register_demo(CLI::App& parent);
+/// `aiocpp serve [--port P] [--latency 50ms] [--tls] ...`: the demo site until Ctrl-C or SIGTERM.
+Command register_serve(CLI::App& parent);
 
 }  // namespace aiocpp_cli

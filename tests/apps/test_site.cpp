@@ -1,5 +1,6 @@
 // The demo site (apps/lib/aio_app/site.hpp) served in-process, read by aiocpp's client and by curl;
-// its latency on the virtual clock; TLS with the certificate it makes.
+// its latency on the virtual clock; TLS with the certificate it makes; and `aiocpp serve` as a
+// child process: the line naming its port, SIGTERM and SIGINT, a port already in use.
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -406,5 +407,174 @@ TEST(SiteTls, OurClientTrustsItWithTheSitesContextOnly) {
     }());
     EXPECT_FALSE(aiotest::file_exists(cert_file)) << "the site removed its certificate";
 }
+
+// --- `aiocpp serve`, a child process ----------------------------------------------------------------
+
+#ifdef AIO_CLI
+constexpr const char* kCli = AIO_CLI;
+
+struct Serving {
+    aio::Process proc;
+    std::string url;
+    uint16_t port = 0;
+    std::string first_line;
+};
+
+// Starts `aiocpp serve --port 0 ARGS` and reads the line naming its URL.
+aio::Task<Serving> start_serve(std::vector<std::string> args) {
+    aio::SubprocessOptions o;
+    o.stdout_ = aio::PIPE;
+    o.stderr_ = aio::PIPE;
+    o.stdin_ = aio::DEVNULL;
+    std::vector<std::string> argv{"serve", "--port", "0"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    aio::Process p = co_await aio::create_subprocess_exec(kCli, std::move(argv), std::move(o));
+    std::string line = co_await aio::wait_for(p.stdout->readline(), 20s);
+    static const std::regex re(R"(serving \d+ pages on (https?://127\.0\.0\.1:(\d+)/) \(latency [^)]*\)\n)");
+    std::smatch m;
+    Serving s{std::move(p), "", 0, line};
+    if (std::regex_match(line, m, re)) {
+        s.url = m[1].str();
+        s.port = static_cast<uint16_t>(std::stoi(m[2].str()));
+    }
+    co_return s;
+}
+
+aio::Task<std::string> read_rest(aio::StreamReader reader) {
+    std::string out;
+    for (std::string chunk; !(chunk = co_await reader.read(65536)).empty();) out += chunk;
+    co_return out;
+}
+
+bool sigint_ignored() {
+    struct sigaction sa{};
+    return ::sigaction(SIGINT, nullptr, &sa) == 0 && sa.sa_handler == SIG_IGN;
+}
+
+TEST(ServeCommand, PortZeroPrintsTheUrlAndSigtermStopsItWithStatusZero) {
+    aiotest::run_net([]() -> aio::Task<void> {
+        std::vector<std::string> args{"--pages", "5", "--latency", "30ms", "--jitter", "5ms"};
+        Serving s = co_await start_serve(std::move(args));
+        EXPECT_NE(s.port, 0) << s.first_line;
+        EXPECT_TRUE(s.first_line.ends_with("(latency 30ms \u00b1 5ms)\n")) << s.first_line;
+        NET_CO_ASSERT(s.port != 0);
+        ClientSession session;
+        auto [status, html] = co_await get(session, s.url + "pages/5");
+        EXPECT_EQ(status, 200);
+        EXPECT_EQ(title_of(html), "Page 5");
+        EXPECT_EQ((co_await get(session, s.url + "pages/6")).first, 404);
+        co_await session.close();
+        s.proc.send_signal(SIGTERM);
+        std::string rest = co_await aio::wait_for(read_rest(*s.proc.stdout), 20s);
+        int code = co_await aio::wait_for(s.proc.wait(), 20s);
+        EXPECT_EQ(code, 0);
+        EXPECT_EQ(rest, "stopped after 2 requests\n");
+        EXPECT_EQ(co_await read_rest(*s.proc.stderr), "");
+    }());
+}
+
+TEST(ServeCommand, SigintStopsItWithStatusZeroToo) {
+    if (sigint_ignored()) GTEST_SKIP() << "SIGINT is ignored here, and so in the child (a background job)";
+    aiotest::run_net([]() -> aio::Task<void> {
+        Serving s = co_await start_serve({});
+        NET_CO_ASSERT(s.port != 0);
+        s.proc.send_signal(SIGINT);
+        std::string rest = co_await aio::wait_for(read_rest(*s.proc.stdout), 20s);
+        EXPECT_EQ(co_await aio::wait_for(s.proc.wait(), 20s), 0);
+        EXPECT_EQ(rest, "stopped after 0 requests\n");
+    }());
+}
+
+TEST(ServeCommand, TlsPrintsTheCertificateCurlCanTrustAndRemovesItAtExit) {
+    if (!aiotest::have_program(kCurl)) GTEST_SKIP() << "no curl";
+    aiotest::TempDir dir;
+    const std::string copy = dir.path() + "/site.pem";
+    aiotest::run_net([&copy]() -> aio::Task<void> {
+        std::vector<std::string> args{"--tls", "--pages", "2"};
+        Serving s = co_await start_serve(std::move(args));
+        NET_CO_ASSERT(s.port != 0);
+        EXPECT_TRUE(s.url.starts_with("https://"));
+        std::string cert_line = co_await aio::wait_for(s.proc.stdout->readline(), 20s);
+        static const std::regex re(R"(certificate: (\S+) \(trust it: curl --cacert \S+ https://\S+\)\n)");
+        std::smatch m;
+        NET_CO_ASSERT(std::regex_match(cert_line, m, re));
+        const std::string cert = m[1].str();
+        std::vector<std::string> curl_args{"-s", "--cacert", cert, s.url + "pages/2"};
+        auto r = co_await aiotest::run_process(kCurl, std::move(curl_args));
+        EXPECT_EQ(r.code, 0) << r.err;
+        EXPECT_EQ(title_of(r.out), "Page 2");
+        s.proc.terminate();
+        co_await aio::wait_for(read_rest(*s.proc.stdout), 20s);
+        EXPECT_EQ(co_await aio::wait_for(s.proc.wait(), 20s), 0);
+        EXPECT_FALSE(aiotest::file_exists(cert)) << "the private directory is removed at exit";
+
+        // --cert-out: the copy is what it names, and it outlives the server.
+        std::vector<std::string> args2{"--tls", "--cert-out", copy};
+        Serving s2 = co_await start_serve(std::move(args2));
+        NET_CO_ASSERT(s2.port != 0);
+        std::string line2 = co_await aio::wait_for(s2.proc.stdout->readline(), 20s);
+        EXPECT_TRUE(line2.starts_with("certificate: " + copy + " ")) << line2;
+        std::vector<std::string> curl2{"-s", "--cacert", copy, s2.url};
+        auto r2 = co_await aiotest::run_process(kCurl, std::move(curl2));
+        EXPECT_EQ(r2.code, 0) << r2.err;
+        s2.proc.terminate();
+        co_await aio::wait_for(read_rest(*s2.proc.stdout), 20s);
+        EXPECT_EQ(co_await aio::wait_for(s2.proc.wait(), 20s), 0);
+    }());
+    EXPECT_TRUE(aiotest::file_exists(copy));
+}
+
+TEST(ServeCommand, APortInUseIsOneLineAndStatusOne) {
+    // A listening socket: with SO_REUSEADDR (which the server sets) only a listener blocks a bind.
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(::listen(fd, 1), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    const std::string port = std::to_string(ntohs(a.sin_port));
+    aiotest::ProcResult r = aiotest::run_net([](std::string p) -> aio::Task<aiotest::ProcResult> {
+        std::vector<std::string> args{"serve", "--port", p};
+        co_return co_await aio::wait_for(aiotest::run_process(kCli, std::move(args)), 20s);
+    }(port));
+    ::close(fd);
+    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(r.err, "aiocpp serve: cannot listen on 127.0.0.1:" + port + ": Address already in use\n");
+    EXPECT_EQ(r.out, "");
+}
+
+TEST(ServeCommand, BadOptionsAreOneLineAndStatusTwo) {
+    struct Case {
+        std::vector<std::string> args;
+        std::string err;
+    };
+    const std::vector<Case> cases{
+        {{"serve", "--pages", "0"}, "aiocpp serve: --pages: Value 0 not in range 1 to 1000000\n"},
+        {{"serve", "--latency", "5x"},
+         "aiocpp serve: --latency: '5x' is not a duration (e.g. 50ms, 1s, 250us; a plain number is milliseconds)\n"},
+        {{"serve", "--jitter", "-1ms"},
+         "aiocpp serve: --jitter: '-1ms' is not a duration (e.g. 50ms, 1s, 250us; a plain number is milliseconds)\n"},
+        {{"serve", "--port", "70000"}, ""},
+        {{"serve", "--cert-out", "x.pem"}, "aiocpp serve: --cert-out requires --tls\n"},
+        {{"demo", "no_such_demo"}, "aiocpp demo: name: unknown demo 'no_such_demo' (aiocpp demo list shows them)\n"},
+    };
+    for (const Case& c : cases) {
+        aiotest::ProcResult r = aiotest::run_net([](std::vector<std::string> args) -> aio::Task<aiotest::ProcResult> {
+            co_return co_await aio::wait_for(aiotest::run_process(kCli, std::move(args)), 20s);
+        }(c.args));
+        EXPECT_EQ(r.code, 2) << c.args.back();
+        EXPECT_EQ(r.out, "") << c.args.back();
+        if (!c.err.empty()) {
+            EXPECT_EQ(r.err, c.err);
+        }
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    }
+}
+#else
+TEST(ServeCommand, NeedsTheCommand) { GTEST_SKIP() << "built without the aiocpp command (AIO_BUILD_APPS=OFF)"; }
+#endif
 
 }  // namespace
