@@ -61,7 +61,23 @@ bool copy_certificate(const std::string& from, const std::string& to) {
     return in.good() && out.good();
 }
 
+// Removes the SIGTERM handler on every way out of serve(), and before the Event it sets is gone.
+struct SigtermHandler {
+    aio::EventLoop& loop;
+    SigtermHandler(aio::EventLoop& l, aio::Event& stop) : loop(l) {
+        loop.add_signal_handler(SIGTERM, [&stop] { stop.set(); });
+    }
+    ~SigtermHandler() { loop.remove_signal_handler(SIGTERM); }
+    SigtermHandler(const SigtermHandler&) = delete;
+    SigtermHandler& operator=(const SigtermHandler&) = delete;
+};
+
 aio::Task<int> serve(ServeArgs args) {
+    // Caught from the start, not from the first line on: a parent may send SIGTERM as soon as it
+    // has read that line, and the default action would kill us with no graceful shutdown.
+    aio::Event stop;
+    SigtermHandler sigterm(aio::get_running_loop(), stop);
+
     const std::string where = args.host.find(':') != std::string::npos
                                   ? fmt::format("[{}]:{}", args.host, args.port)
                                   : fmt::format("{}:{}", args.host, args.port);
@@ -80,39 +96,31 @@ aio::Task<int> serve(ServeArgs args) {
         co_return 1;
     }
 
-    bool ok = true;
     if (!args.cert_out.empty() && !copy_certificate(site->cert_file(), args.cert_out)) {
         fmt::print(stderr, "aiocpp serve: cannot write the certificate to {}\n", args.cert_out);
-        ok = false;
+        co_await site->stop();
+        co_return 1;
     }
-    if (ok) {
-        fmt::print("serving {} pages on {} ({})\n", args.site.pages, site->url("/"), latency_text(args.site));
-        if (args.site.tls)
-            fmt::print("certificate: {} (trust it: curl --cacert {} {})\n",
-                       args.cert_out.empty() ? site->cert_file() : args.cert_out,
-                       args.cert_out.empty() ? site->cert_file() : args.cert_out, site->url("/"));
-        // A parent reading our stdout through a pipe (a test, `aiocpp race`) waits for this line.
-        std::fflush(stdout);
+    fmt::print("serving {} pages on {} ({})\n", args.site.pages, site->url("/"), latency_text(args.site));
+    if (args.site.tls) {
+        const std::string& cert = args.cert_out.empty() ? site->cert_file() : args.cert_out;
+        fmt::print("certificate: {} (trust it: curl --cacert {} {})\n", cert, cert, site->url("/"));
+    }
+    // A parent reading our stdout through a pipe (a test, `aiocpp race`) waits for this line.
+    std::fflush(stdout);
 
-        aio::Event stop;
-        aio::EventLoop& loop = aio::get_running_loop();
-        loop.add_signal_handler(SIGTERM, [&stop] { stop.set(); });
-        bool interrupted = false;
-        try {
-            co_await stop.wait();
-        } catch (const aio::CancelledError&) {
-            interrupted = true;  // SIGINT: aio::run cancelled us. Shut down gracefully all the same.
-        }
-        loop.remove_signal_handler(SIGTERM);
-        co_await site->stop();
-        const uint64_t n = site->requests();
-        fmt::print("stopped after {} request{}\n", n, n == 1 ? "" : "s");
-        std::fflush(stdout);
-        if (interrupted) throw aio::CancelledError();
-    } else {
-        co_await site->stop();
+    bool interrupted = false;
+    try {
+        co_await stop.wait();
+    } catch (const aio::CancelledError&) {
+        interrupted = true;  // SIGINT: aio::run cancelled us. Shut down gracefully all the same.
     }
-    co_return ok ? 0 : 1;
+    co_await site->stop();
+    const uint64_t n = site->requests();
+    fmt::print("stopped after {} request{}\n", n, n == 1 ? "" : "s");
+    std::fflush(stdout);
+    if (interrupted) throw aio::CancelledError();
+    co_return 0;
 }
 
 int run_serve(const ServeArgs& args) {

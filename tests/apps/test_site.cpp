@@ -473,6 +473,19 @@ TEST(ServeCommand, PortZeroPrintsTheUrlAndSigtermStopsItWithStatusZero) {
     }());
 }
 
+TEST(ServeCommand, SigtermTheMomentTheLineIsReadIsStillGraceful) {
+    aiotest::run_net([]() -> aio::Task<void> {
+        for (int round = 0; round < 5; ++round) {
+            Serving s = co_await start_serve({});
+            NET_CO_ASSERT(s.port != 0);
+            s.proc.terminate();
+            std::string rest = co_await aio::wait_for(read_rest(*s.proc.stdout), 20s);
+            EXPECT_EQ(co_await aio::wait_for(s.proc.wait(), 20s), 0) << "not killed by SIGTERM's default action";
+            EXPECT_EQ(rest, "stopped after 0 requests\n");
+        }
+    }());
+}
+
 TEST(ServeCommand, SigintStopsItWithStatusZeroToo) {
     if (sigint_ignored()) GTEST_SKIP() << "SIGINT is ignored here, and so in the child (a background job)";
     aiotest::run_net([]() -> aio::Task<void> {
