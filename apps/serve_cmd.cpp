@@ -6,8 +6,6 @@
 //
 // Its first line of output, flushed at once, names the URL (and so the port, with --port 0):
 //   serving 160 pages on http://127.0.0.1:8080/ (latency 50ms ± 10ms)
-#include <unistd.h>
-
 #include <csignal>
 #include <cstdio>
 #include <fstream>
