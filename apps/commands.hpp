@@ -1,0 +1,23 @@
+// The subcommands of the `aiocpp` command, one file each (demo_cmd.cpp, serve_cmd.cpp...), over
+// library code; aiocpp.cpp only wires them. Each register_* function adds its subcommand to the
+// command line and returns how to run it once the line is parsed.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace aiocpp_cli {
+
+/// A registered subcommand. `run` reads the options CLI11 filled in and returns the exit status.
+struct Command {
+    CLI::App* app = nullptr;
+    std::function<int()> run;
+};
+
+/// `aiocpp demo list|all|NAME|ENN [--virtual-time]`: the ports of the course's examples.
+Command register_demo(CLI::App& parent);
+/// `aiocpp serve [--port P] [--latency 50ms] [--tls] ...`: the demo site until Ctrl-C or SIGTERM.
+Command register_serve(CLI::App& parent);
+
+}  // namespace aiocpp_cli
