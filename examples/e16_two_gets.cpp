@@ -7,6 +7,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <thread>
 #include <vector>
 
@@ -29,6 +30,7 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 aio::Task<int> get_status(std::string url) {
     aio::http::ClientSession session;
     aio::http::ClientResponse r = co_await session.get(url);
+    r.raise_for_status();
     (void)co_await r.read();  // the whole answer, as requests.get reads it
     co_return r.status();
 }
@@ -61,11 +63,11 @@ void run(const aio_demo::Options&) {
 
     // 3. asyncio: await asyncio.gather(get(url1), get(url2))
     t = Clock::now();
-    std::vector<int> both = aio::run([](const std::string (&u)[2]) -> aio::Task<std::vector<int>> {
+    const std::tuple<int, int> both = aio::run([](const std::string (&u)[2]) -> aio::Task<std::tuple<int, int>> {
         co_return co_await aio::gather(get_status(u[0]), get_status(u[1]));
     }(urls));
     const double tasks = seconds_since(t);
-    fmt::print("   two tasks: {} and {}\n\n", both[0], both[1]);
+    fmt::print("   two tasks: {} and {}\n\n", std::get<0>(both), std::get<1>(both));
 
     site.reset();
 

@@ -31,6 +31,7 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 
 aio::Task<size_t> download(aio::http::ClientSession& session, std::string url) {
     aio::http::ClientResponse r = co_await session.get(url);
+    r.raise_for_status();  // a page that is not there is an error, not a few bytes
     std::string body = co_await r.read();
     co_return body.size();
 }

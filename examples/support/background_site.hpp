@@ -51,7 +51,8 @@ private:
         aio::app::Site site = co_await aio::app::Site::start(options);
         stop_ = &stop;
         loop_ = &aio::get_running_loop();
-        base_ = site.url("");
+        base_ = site.url("/");
+        base_.pop_back();  // url() paths start with "/"
         ready.set_value();
         co_await stop.wait();
         co_await site.stop();
