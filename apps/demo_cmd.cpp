@@ -20,6 +20,15 @@ void print_list() {
     size_t width = 0;
     for (const aio_demo::Demo& d : aio_demo::all()) width = std::max(width, d.name.size());
     for (const aio_demo::Demo& d : aio_demo::all()) fmt::print("{:<{}}  {:<4}  {}\n", d.name, width, d.id(), d.summary);
+    // The course's numbering, every example: what it is about, and which demo shows it.
+    fmt::print("\nBy the course's numbers (aiocpp demo ENN):\n");
+    for (int n = 1; n <= aio_demo::kExamples; ++n) {
+        std::string shown_by;
+        for (const aio_demo::Demo& d : aio_demo::all())
+            if (d.covers(n)) shown_by += (shown_by.empty() ? "" : ", ") + std::string(d.name);
+        if (shown_by.empty()) shown_by = "(not ported yet)";
+        fmt::print("  E{:<3} {:<58} {}\n", n, aio_demo::example_title(n), shown_by);
+    }
 }
 
 // Keeps going after a failed demo so one broken port does not hide the others.

@@ -118,6 +118,7 @@ const aio_demo::Registration registration{{
     .number = 10,
     .summary = "Seat booking by two threads: the race (Available seats: -2), fixed by a Lock; an RLock for nested locking.",
     .run = &run,
+    .also = {11},
 }};
 
 }  // namespace

@@ -109,6 +109,7 @@ const aio_demo::Registration registration{{
     .number = 12,
     .summary = "CPU-bound work (E9 squares, E12 sum of sqrt, E13 via map): in C++ threads do run on every core.",
     .run = &run,
+    .also = {9, 13},
 }};
 
 }  // namespace

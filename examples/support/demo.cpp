@@ -49,13 +49,47 @@ Registration::Registration(const Demo& demo) {
 
 const std::vector<Demo>& all() { return registry(); }
 
+std::string_view example_title(int n) noexcept {
+    // The seeds' catalogue (../shared/seeds/CATALOGUE.md), one line each.
+    static constexpr std::string_view kTitles[kExamples] = {
+        "an endless x += 1 keeps one core busy",
+        "a Fibonacci generator: yield and next()",
+        "a scraper: producer and consumer over an asyncio.Queue",
+        "time.sleep inside async code blocks the loop",
+        "uvloop: a faster loop",
+        "aiohttp: scraping a site with ClientSession",
+        "greeter threads: start, join, daemon",
+        "stopping a background thread",
+        "squares of 1..50,000,000 with threads: CPU-bound work",
+        "cinema seat booking by two threads without a lock",
+        "the same with a Lock, then an RLock",
+        "sum of sqrt with threads vs a process Pool",
+        "the same through concurrent.futures",
+        "threads and processes: active_count, getpid, hello",
+        "fib(40) and fib(41), sequential vs two threads (the GIL)",
+        "two GETs, sequential vs two threads",
+        "open_connection: two GETs over raw sockets with gather",
+        "the event loop: a queue of messages, tasks resumed on I/O",
+        "coroutine basics: async def, await, asyncio.run",
+        "Masha and Dasha: waits overlapped vs in order",
+        "counting primes with two processes and a Queue",
+        "the same with two threads",
+        "a counter race between two threads, and its Lock",
+        "deadlock: two locks taken in opposite orders",
+        "Semaphore(3) with seven threads",
+        "160 downloads: sequential vs ThreadPoolExecutor(5)",
+        "when to use threads, asyncio or processes",
+    };
+    return n >= 1 && n <= kExamples ? kTitles[n - 1] : std::string_view();
+}
+
 std::vector<const Demo*> find(std::string_view key) {
     for (const Demo& d : registry())
         if (d.name == key) return {&d};
     const int number = parse_number(key);
     std::vector<const Demo*> found;
     for (const Demo& d : registry())
-        if (d.number == number) found.push_back(&d);
+        if (d.covers(number)) found.push_back(&d);
     return found;
 }
 

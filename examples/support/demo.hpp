@@ -3,6 +3,8 @@
 // examples/eNN_name.cpp that defines a run function and an aio_demo::Registration.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <string>
 #include <string_view>
@@ -27,6 +29,12 @@ struct Demo {
     int number = 0;            // the course's example number: 19 for E19
     std::string_view summary;  // one sentence, for `aiocpp demo list`
     void (*run)(const Options&) = nullptr;
+    std::array<int, 3> also{};  // further course examples this demo shows (E11 in seat_booking); 0 = none
+
+    /// Does `aiocpp demo E<n>` run this demo?
+    [[nodiscard]] bool covers(int n) const noexcept {
+        return n > 0 && (n == number || std::find(also.begin(), also.end(), n) != also.end());
+    }
 
     [[nodiscard]] std::string id() const {
         // Appending, not "E" + std::to_string(n): g++ 12 -O3 reports a bogus -Wrestrict on that form.
@@ -47,11 +55,17 @@ public:
     explicit Registration(const Demo& demo);
 };
 
+/// The course's examples E1..E27, each with what it is about (the seeds' catalogue).
+inline constexpr int kExamples = 27;
+/// Example n's title ("" outside 1..kExamples).
+[[nodiscard]] std::string_view example_title(int n) noexcept;
+
 /// Every registered demo, in the course's order (by E-number, then by name).
 [[nodiscard]] const std::vector<Demo>& all();
 
 /// The demos `key` names: a name ("masha_and_dasha") gives that one; an E-number ("E20", "e20")
-/// gives every demo of that example, in the course's order (E23 has an async and a threads twin).
+/// gives every demo of that example, in the course's order (E23 has an async and a threads twin;
+/// E11 is shown by seat_booking).
 /// Empty if nothing matches.
 [[nodiscard]] std::vector<const Demo*> find(std::string_view key);
 
