@@ -100,6 +100,9 @@ private:
     void unwatch_write() noexcept;
     void on_readable();
     void on_writable();
+    // Sends up to `n` bytes of wbuf_ from woff_ and advances woff_; -1 when nothing was sent
+    // (EAGAIN, or a fatal error already handled: check conn_lost_).
+    ssize_t send_buffered(size_t n);
     void read_eof();
     void fatal_error(std::exception_ptr exc, const char* message);
     void fatal_errno(int err, const char* op);

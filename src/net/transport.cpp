@@ -188,20 +188,26 @@ void SocketTransport::write(std::string_view data) {
     maybe_pause_protocol();
 }
 
+ssize_t SocketTransport::send_buffered(size_t n) {
+    const ssize_t sent = ::send(fd_, wbuf_.data() + woff_, n, MSG_NOSIGNAL);
+    if (sent < 0) {
+        if (errno == EAGAIN || errno == EINTR) return -1;
+        const int err = errno;
+        unwatch_write();
+        wbuf_.clear();
+        woff_ = 0;
+        fatal_errno(err, "send");
+        return -1;
+    }
+    woff_ += static_cast<size_t>(sent);
+    return sent;
+}
+
 void SocketTransport::on_writable() {
     if (conn_lost_) return;
     if (sf_ && sf_->before > 0) {
-        const ssize_t n = ::send(fd_, wbuf_.data() + woff_, sf_->before, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) return;
-            const int err = errno;
-            unwatch_write();
-            wbuf_.clear();
-            woff_ = 0;
-            fatal_errno(err, "send");
-            return;
-        }
-        woff_ += static_cast<size_t>(n);
+        const ssize_t n = send_buffered(sf_->before);
+        if (n < 0) return;
         sf_->before -= static_cast<size_t>(n);
         maybe_resume_protocol();
         notify_buffer_waiter();
@@ -215,17 +221,7 @@ void SocketTransport::on_writable() {
     }
     size_t pending = wbuf_.size() - woff_;
     if (pending > 0) {
-        ssize_t n = ::send(fd_, wbuf_.data() + woff_, pending, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EINTR) return;
-            int err = errno;
-            unwatch_write();
-            wbuf_.clear();
-            woff_ = 0;
-            fatal_errno(err, "send");
-            return;
-        }
-        woff_ += static_cast<size_t>(n);
+        if (send_buffered(pending) < 0) return;
         if (woff_ < wbuf_.size()) {
             // Keep the buffer from growing without bound at its front.
             if (woff_ >= 64 * 1024 && woff_ * 2 >= wbuf_.size()) {
