@@ -39,6 +39,7 @@ struct JobResult {
     int64_t n = 0;
     int err = 0;
     int64_t end = -1;
+    std::shared_ptr<Fd> opened;  // open(): owned until someone takes it, closed if nobody does
 };
 
 struct FileState {
@@ -55,7 +56,7 @@ struct FileState {
     bool eof = false;       // a read found the end (until a seek or write)
     uint64_t gen = 0;       // bumped by seek / write / truncate: a late read's bytes are stale
     Future<JobResult> in_flight;
-    Future<int> job;  // the executor's handle of the job in flight, kept so nothing cancels it
+    Future<JobResult> job;  // the job in flight: while it is referenced, its result comes back
 
     [[nodiscard]] size_t buffered() const noexcept { return rbuf.size() - roff; }
     void drop_buffer() noexcept {
@@ -85,34 +86,32 @@ Task<void> idle(std::shared_ptr<FileState> s) {
     }
 }
 
-// Submits `job` to the loop's default executor; `done(result)` then runs on the loop, posted by
-// the job itself — so it runs whatever became of the task that asked (a result carried back by
-// run_in_executor's future is dropped once that future is). Returns the executor's future.
-template <class R, class Job, class Done>
-Future<int> submit_then(Job job, Done done) {
-    EventLoop* loop = &get_running_loop();
-    auto body = [job = std::move(job), done = std::move(done), loop]() mutable -> int {
-        R r = job();
-        try {
-            loop->call_soon_threadsafe([done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
-        } catch (...) {  // the loop is closed: nobody is left to tell
-        }
-        return 0;
-    };
-    return run_in_executor(nullptr, std::move(body));
-}
+using Apply = std::function<void(FileState&, const JobResult&)>;
 
-// Runs `job` on the executor; `apply` runs on the loop when it is done, whether or not anyone
-// still awaits it. Call after idle().
-Task<JobResult> run_job(std::shared_ptr<FileState> s, std::function<JobResult()> job,
-                        std::function<void(const JobResult&)> apply) {
+// Runs `job` on the executor; `apply` runs on the loop when it is done (a done callback of the
+// job's future, which the state keeps), whether or not anyone still awaits it. The callback holds
+// the state weakly: a File dropped meanwhile has nothing left to update. Call after idle().
+Task<JobResult> run_job(std::shared_ptr<FileState> s, std::function<JobResult()> job, Apply apply) {
     Future<JobResult> applied(get_running_loop());
     s->in_flight = applied;
-    s->job = submit_then<JobResult>(std::move(job), [s, apply = std::move(apply), applied](JobResult r) mutable {
-        apply(r);
-        s->job = Future<int>();
+    Future<JobResult> fut = run_in_executor(nullptr, std::move(job));
+    std::weak_ptr<FileState> weak = s;
+    fut.add_done_callback([weak, apply = std::move(apply), applied](Future<JobResult> f) mutable {
+        JobResult r;
+        try {
+            r = f.result();
+        } catch (const std::system_error& e) {
+            r.err = e.code().value();
+        } catch (...) {
+            r.err = EIO;
+        }
+        if (auto state = weak.lock()) {
+            apply(*state, r);
+            state->job = Future<JobResult>();
+        }
         if (!applied.done()) applied.set_result(r);
     });
+    s->job = fut;
     co_return co_await shield(applied);
 }
 
@@ -127,14 +126,14 @@ Task<void> fill(std::shared_ptr<FileState> s, size_t want) {
         for (;;) {
             const ssize_t r = seekable ? ::pread(fd->fd, buf->data(), buf->size(), static_cast<off_t>(at))
                                        : ::read(fd->fd, buf->data(), buf->size());
-            if (r >= 0) return JobResult{r, 0, -1};
-            if (errno != EINTR) return JobResult{0, errno, -1};
+            if (r >= 0) return JobResult{r, 0, -1, nullptr};
+            if (errno != EINTR) return JobResult{0, errno, -1, nullptr};
         }
     };
-    auto apply = [s, buf, gen](const JobResult& r) {
-        if (r.err || s->gen != gen) return;  // an error is the caller's; stale bytes are dropped
-        if (r.n == 0) s->eof = true;
-        else s->rbuf.append(buf->data(), static_cast<size_t>(r.n));
+    Apply apply = [buf, gen](FileState& st, const JobResult& r) {
+        if (r.err || st.gen != gen) return;  // an error is the caller's; stale bytes are dropped
+        if (r.n == 0) st.eof = true;
+        else st.rbuf.append(buf->data(), static_cast<size_t>(r.n));
     };
     JobResult r = co_await run_job(s, std::move(job), std::move(apply));
     if (r.err) s->fail(r.err, "read");
@@ -198,7 +197,7 @@ AsyncGenerator<std::string> lines_impl(std::shared_ptr<FileState> s) {
 
 // A job that needs only the descriptor and returns a number or an errno.
 Task<JobResult> simple_job(std::shared_ptr<FileState> s, std::function<JobResult(int)> body,
-                           std::function<void(const JobResult&)> apply) {
+                           Apply apply) {
     std::shared_ptr<Fd> fd = s->fd;
     auto job = [fd, body = std::move(body)]() { return body(fd->fd); };
     co_return co_await run_job(std::move(s), std::move(job), std::move(apply));
@@ -247,9 +246,9 @@ Task<size_t> File::write(std::string_view data) {
         if (append) r.end = ::lseek(fd, 0, SEEK_CUR);  // O_APPEND leaves the offset at the end
         return r;
     };
-    auto apply = [s, at](const detail::JobResult& r) {
-        if (r.end >= 0) s->pos = static_cast<uint64_t>(r.end);
-        else s->pos = at + static_cast<uint64_t>(r.n);
+    detail::Apply apply = [at](detail::FileState& st, const detail::JobResult& r) {
+        if (r.end >= 0) st.pos = static_cast<uint64_t>(r.end);
+        else st.pos = at + static_cast<uint64_t>(r.n);
     };
     detail::JobResult r = co_await detail::simple_job(s, std::move(body), std::move(apply));
     if (r.err) s->fail(r.err, "write");
@@ -291,10 +290,10 @@ Task<uint64_t> File::truncate(std::optional<uint64_t> size) {
     const uint64_t len = size.value_or(s->pos);
     s->drop_buffer();
     auto body = [len](int fd) -> detail::JobResult {
-        if (::ftruncate(fd, static_cast<off_t>(len)) != 0) return detail::JobResult{0, errno, -1};
-        return detail::JobResult{static_cast<int64_t>(len), 0, -1};
+        if (::ftruncate(fd, static_cast<off_t>(len)) != 0) return detail::JobResult{0, errno, -1, nullptr};
+        return detail::JobResult{static_cast<int64_t>(len), 0, -1, nullptr};
     };
-    std::function<void(const detail::JobResult&)> nothing = [](const detail::JobResult&) {};
+    detail::Apply nothing = [](detail::FileState&, const detail::JobResult&) {};
     detail::JobResult r = co_await detail::simple_job(s, std::move(body), std::move(nothing));
     if (r.err) s->fail(r.err, "truncate");
     co_return len;
@@ -310,8 +309,8 @@ Task<void> File::fsync() {
     std::shared_ptr<detail::FileState> s = s_;
     s->check_open("fsync");
     co_await detail::idle(s);
-    auto body = [](int fd) -> detail::JobResult { return detail::JobResult{0, ::fsync(fd) == 0 ? 0 : errno, -1}; };
-    std::function<void(const detail::JobResult&)> nothing = [](const detail::JobResult&) {};
+    auto body = [](int fd) -> detail::JobResult { return detail::JobResult{0, ::fsync(fd) == 0 ? 0 : errno, -1, nullptr}; };
+    detail::Apply nothing = [](detail::FileState&, const detail::JobResult&) {};
     detail::JobResult r = co_await detail::simple_job(s, std::move(body), std::move(nothing));
     if (r.err) s->fail(r.err, "fsync");
 }
@@ -357,36 +356,21 @@ Task<File> open(std::string path, std::string mode) {
     flags |= O_CLOEXEC;
     auto opener = [path, flags]() -> detail::JobResult {
         const int fd = ::open(path.c_str(), flags, 0666);
-        if (fd < 0) return detail::JobResult{-1, errno, -1};
+        if (fd < 0) return detail::JobResult{-1, errno, -1, nullptr};
+        auto owned = std::make_shared<detail::Fd>(fd);
         // Python refuses a directory even for reading (IsADirectoryError); so do we.
         struct stat st {};
-        if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-            ::close(fd);
-            return detail::JobResult{-1, EISDIR, -1};
-        }
+        if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) return detail::JobResult{-1, EISDIR, -1, nullptr};
         const bool seekable = ::lseek(fd, 0, SEEK_CUR) >= 0;
         const int64_t end = (flags & O_APPEND) ? static_cast<int64_t>(st.st_size) : 0;
-        return detail::JobResult{fd, seekable ? 0 : -1, end};
+        return detail::JobResult{fd, seekable ? 0 : -1, end, std::move(owned)};
     };
-    // Opened on a thread: the descriptor must not be lost if this task is cancelled meanwhile.
-    struct Opening {
-        Future<detail::JobResult> ready;
-        Future<int> job;
-    };
-    auto op = std::make_shared<Opening>();
-    op->ready = Future<detail::JobResult>(get_running_loop());
-    Future<detail::JobResult> ready = op->ready;
-    op->job = detail::submit_then<detail::JobResult>(opener, [op](detail::JobResult r) {
-        op->job = Future<int>();
-        if (op->ready.done()) {  // the caller was cancelled: nobody will take the descriptor
-            if (r.n >= 0) ::close(static_cast<int>(r.n));
-            return;
-        }
-        op->ready.set_result(r);
-    });
-    detail::JobResult r = co_await ready;
+    // Opened on a thread. If this task is cancelled meanwhile, the result is dropped with the
+    // descriptor it owns (JobResult::opened), which closes it.
+    Future<detail::JobResult> job = run_in_executor(nullptr, std::move(opener));
+    detail::JobResult r = co_await job;
     if (r.n < 0) throw std::system_error(r.err, std::generic_category(), "open '" + path + "'");
-    s->fd = std::make_shared<detail::Fd>(static_cast<int>(r.n));
+    s->fd = std::move(r.opened);
     s->seekable = r.err == 0;
     s->pos = r.end > 0 ? static_cast<uint64_t>(r.end) : 0;
     co_return File(std::move(s));
