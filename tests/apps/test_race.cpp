@@ -1,7 +1,7 @@
 // `aiocpp race` as a library (apps/lib/aio_app/race.hpp): a small real race, four ways against the
 // embedded site, checked against what the latency makes possible (lower bounds, and upper bounds
-// only as loose as "several at once beat one at a time"); the table, the JSON, the ideal formula
-// and bad options.
+// only as loose as "several at once beat one at a time"); the table, the JSON, the ideal formula;
+// bad options; and the command's usage errors (one line, status 2).
 #include <gtest/gtest.h>
 
 #include <aio_app/race.hpp>
@@ -228,5 +228,24 @@ TEST(Race, WayNamesReadBack) {
     EXPECT_FALSE(aio::app::parse_way("fibers").has_value());
 }
 
+#ifdef AIO_CLI
+TEST(RaceCommand, UsageErrorsAreOneLineWithStatusTwo) {
+    const std::vector<std::vector<std::string>> cases{
+        {"race", "--pages", "0"},
+        {"race", "--workers", "0"},
+        {"race", "--latency", "soon"},
+        {"race", "--ways", "seq,fibers"},
+        {"race", "--ways", "seq,seq"},
+    };
+    for (const auto& args : cases) {
+        aiotest::ProcResult r = aiotest::run_net([](std::vector<std::string> a) -> aio::Task<aiotest::ProcResult> {
+            co_return co_await aio::wait_for(aiotest::run_process(AIO_CLI, std::move(a)), 20s);
+        }(args));
+        EXPECT_EQ(r.code, 2) << args.back();
+        EXPECT_TRUE(r.err.starts_with("aiocpp race: ")) << r.err;
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    }
+}
+#endif
 
 }  // namespace
