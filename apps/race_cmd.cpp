@@ -3,7 +3,7 @@
 // memory and speed-up (aio_app/race.hpp, docs/race.md).
 //
 //   aiocpp race [--pages 160] [--latency 50ms] [--jitter 10ms] [--concurrency 64] [--workers 5]
-//               [--ways seq,threads,coro,procs] [--json]
+//               [--ways seq,threads,coro,procs] [--json] [--urls FILE]
 #include <unistd.h>
 
 #include <algorithm>
@@ -65,6 +65,7 @@ struct RaceArgs {
     std::string latency = "50ms";
     std::string jitter = "10ms";
     std::string ways = "seq,threads,coro,procs";
+    std::string urls_file;
     bool json = false;
 };
 
@@ -86,7 +87,12 @@ int run_race_command(RaceArgs& args) {
 
     std::vector<aio::app::WayResult> results;
     try {
-        if (!args.json) {
+        if (!args.urls_file.empty()) o.urls = aio::app::read_url_file(args.urls_file);
+        if (!args.json && !o.urls.empty()) {
+            fmt::print("racing {} URL{} from {}, each way in a process of its own\n\n", o.urls.size(),
+                       o.urls.size() == 1 ? "" : "s", args.urls_file);
+            std::fflush(stdout);
+        } else if (!args.json) {
             std::string latency = aio::app::format_duration(o.latency);
             if (o.jitter.count() > 0) latency += " \u00b1 " + aio::app::format_duration(o.jitter);
             fmt::print("racing {} pages of the demo site (latency {}), each way in a process of its own\n\n", o.pages,
@@ -140,6 +146,11 @@ Command register_race(CLI::App& parent) {
         ->type_name("LIST")
         ->check(ways_validator())
         ->capture_default_str();
+    CLI::Option* urls =
+        cmd->add_option("--urls", args->urls_file,
+                        "Race the URLs in FILE (one a line, '#' comments) instead of the demo site; any 2xx counts")
+            ->type_name("FILE");
+    for (const char* site_only : {"--pages", "--latency", "--jitter"}) urls->excludes(cmd->get_option(site_only));
     cmd->add_flag("--json", args->json, "Print the results as JSON instead of the table (docs/race.md lists the keys)");
     cmd->footer("Each way runs in a forked process of its own; docs/race.md explains the measures and the ideal.");
     return Command{cmd, [args] { return run_race_command(*args); }};

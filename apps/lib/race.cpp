@@ -19,7 +19,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <future>
+#include <set>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,6 +36,7 @@
 #include "aio/core/gather.hpp"
 #include "aio/core/run.hpp"
 #include "aio/http/client.hpp"
+#include "aio/http/url.hpp"
 #include "aio/mp/pool.hpp"
 #include "aio/sync/event.hpp"
 #include "aio/sync/semaphore.hpp"
@@ -54,6 +57,26 @@ std::vector<Target> site_targets(const std::string& base, size_t pages) {
     out.reserve(pages);
     for (size_t i = 1; i <= pages; ++i) out.emplace_back(base + page_path(i), page_title(i));
     return out;
+}
+
+/// The URLs as targets: no title to check, any 2xx will do.
+std::vector<Target> url_targets(const std::vector<std::string>& urls) {
+    std::vector<Target> out;
+    for (const std::string& u : urls) out.emplace_back(u, "");
+    return out;
+}
+
+/// Every request's budget, connecting and reading included. Set in a way's process before it
+/// starts threads or forks workers, which inherit it. Real URLs get 30 s; the site's pages their
+/// latency more, so a long --latency is slow, not a failure.
+std::chrono::nanoseconds g_request_timeout = std::chrono::seconds(30);
+
+aio::http::ClientSessionOptions session_options(size_t limit) {
+    aio::http::ClientSessionOptions so;
+    so.limit = limit;
+    so.limit_per_host = 0;
+    so.timeout.total = g_request_timeout;
+    return so;
 }
 
 // --- progress ------------------------------------------------------------------------------------
@@ -119,6 +142,7 @@ aio::Task<bool> fetch(aio::http::ClientSession& session, const Target& target) {
     try {
         aio::http::ClientResponse r = co_await session.get(target.first);
         std::string body = co_await r.read();
+        if (target.second.empty()) co_return r.status() / 100 == 2;
         const std::string want = "<title>" + target.second + "</title>";
         co_return r.status() == 200 && body.find(want) != std::string::npos;
     } catch (const std::exception&) {
@@ -131,7 +155,8 @@ struct Counts {
 };
 
 aio::Task<Counts> fetch_in_turn(std::vector<Target> targets, ProgressMeter* meter) {
-    aio::http::ClientSession session;
+    aio::http::ClientSessionOptions so = session_options(1);
+    aio::http::ClientSession session(so);
     Counts c;
     for (const Target& t : targets) {
         if (co_await fetch(session, t)) ++c.ok;
@@ -144,7 +169,8 @@ aio::Task<Counts> fetch_in_turn(std::vector<Target> targets, ProgressMeter* mete
 /// A thread's share: the next page from the counter the threads share, until none is left.
 aio::Task<Counts> fetch_from_counter(const std::vector<Target>& targets, std::atomic<size_t>& next,
                                      ProgressMeter& meter) {
-    aio::http::ClientSession session;  // this thread's own, on this thread's loop
+    aio::http::ClientSessionOptions so = session_options(1);
+    aio::http::ClientSession session(so);  // this thread's own, on this thread's loop
     Counts c;
     for (size_t i = next.fetch_add(1); i < targets.size(); i = next.fetch_add(1)) {
         if (co_await fetch(session, targets[i])) ++c.ok;
@@ -164,9 +190,7 @@ aio::Task<int> fetch_bounded(aio::http::ClientSession& session, aio::Semaphore& 
 
 aio::Task<Counts> fetch_all_at_once(const std::vector<Target>& targets, size_t concurrency, ProgressMeter& meter) {
     // The pool must not be the bottleneck: as many connections as requests allowed in flight.
-    aio::http::ClientSessionOptions so;
-    so.limit = concurrency;
-    so.limit_per_host = 0;
+    aio::http::ClientSessionOptions so = session_options(concurrency);
     aio::http::ClientSession session(so);
     aio::Semaphore sem(static_cast<std::int64_t>(concurrency));
     std::vector<aio::Task<int>> tasks;
@@ -315,9 +339,10 @@ std::optional<std::string> read_all(int fd, Clock::time_point deadline) {
     }
     ::close(go_fd);
     if (base.empty()) ::_exit(3);  // the parent gave up before this way's turn
+    g_request_timeout = std::chrono::seconds(30) + (o.urls.empty() ? o.latency + o.jitter : std::chrono::nanoseconds(0));
     std::string line;
     try {
-        const ChildReport r = run_way(o, w, site_targets(base, o.pages));
+        const ChildReport r = run_way(o, w, o.urls.empty() ? site_targets(base, o.pages) : url_targets(o.urls));
         line = fmt::format("ok {} {} {:.9f} {} {} {}\n", r.counts.ok, r.counts.failed, r.wall_s, r.workers_rss_kib,
                            r.workers, r.self_rss_kib);
     } catch (const std::exception& e) {
@@ -430,7 +455,47 @@ private:
     std::string base_;
 };
 
+/// "https://example.com:443", the key of a connection pool.
+std::string origin_of(const aio::http::URL& u) { return u.scheme() + "://" + u.host_port(); }
+
+/// Why `text` cannot be raced, or "" if it can.
+std::string url_problem(const std::string& text) {
+    try {
+        const aio::http::URL u(text);
+        if (u.scheme() != "http" && u.scheme() != "https") return "not an http or https URL";
+        if (u.host().empty()) return "no host";
+        return "";
+    } catch (const std::invalid_argument& e) {
+        return e.what();
+    }
+}
+
+/// One request to each host before the race, so that a host that cannot be reached is one error
+/// naming it instead of a table of failures. Any answer will do, even a 404.
+aio::Task<std::string> first_unreachable(std::vector<std::string> urls) {
+    std::set<std::string> seen;
+    aio::http::ClientSessionOptions so = session_options(0);
+    so.timeout.total = std::chrono::seconds(15);
+    aio::http::ClientSession session(so);
+    for (const std::string& url : urls) {
+        const aio::http::URL u(url);
+        if (!seen.insert(origin_of(u)).second) continue;
+        std::string problem;
+        try {
+            aio::http::ClientResponse r = co_await session.get(url);
+            (void)r.status();
+        } catch (const std::exception& e) {
+            problem = fmt::format("cannot reach {}: {}", u.host_port(), e.what());
+        }
+        if (!problem.empty()) co_return problem;
+    }
+    co_return "";
+}
+
 void validate(const RaceOptions& o) {
+    for (size_t i = 0; i < o.urls.size(); ++i)
+        if (std::string why = url_problem(o.urls[i]); !why.empty())
+            throw RaceUsageError(fmt::format("--urls: '{}': {}", o.urls[i], why));
     if (o.pages == 0) throw RaceUsageError("--pages: there must be at least one page");
     if (o.workers < 1) throw RaceUsageError("--workers: there must be at least one worker");
     if (o.concurrency == 0) throw RaceUsageError("--concurrency: at least one request must be allowed at once");
@@ -472,7 +537,28 @@ double ideal_speedup(size_t pages, size_t at_once) {
     return static_cast<double>(pages) / static_cast<double>(rounds);
 }
 
-std::vector<WayResult> run_race(const RaceOptions& o) {
+std::vector<std::string> read_url_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) throw RaceUsageError(fmt::format("--urls: cannot read {}: {}", path, std::strerror(errno)));
+    std::vector<std::string> urls;
+    std::string line;
+    for (size_t number = 1; std::getline(in, line); ++number) {
+        if (const size_t hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+        const size_t b = line.find_first_not_of(" \t\r");
+        if (b == std::string::npos) continue;
+        line = line.substr(b, line.find_last_not_of(" \t\r") - b + 1);
+        if (std::string why = url_problem(line); !why.empty())
+            throw RaceUsageError(fmt::format("--urls: {} line {}: '{}': {}", path, number, line, why));
+        urls.push_back(line);
+    }
+    if (in.bad()) throw RaceUsageError(fmt::format("--urls: cannot read {}", path));
+    if (urls.empty()) throw RaceUsageError(fmt::format("--urls: {} holds no URL", path));
+    return urls;
+}
+
+std::vector<WayResult> run_race(const RaceOptions& options) {
+    RaceOptions o = options;
+    if (!o.urls.empty()) o.pages = o.urls.size();
     validate(o);
     std::vector<WayProcess> procs = fork_ways(o);
     // Whatever happens from here on, no way's process outlives the race.
@@ -492,16 +578,23 @@ std::vector<WayResult> run_race(const RaceOptions& o) {
         }
     } reaper{procs};
 
-    SiteOptions so;
-    so.pages = o.pages;
-    so.latency = o.latency;
-    so.jitter = o.jitter;
-    SiteThread site(so);
+    std::optional<SiteThread> site;
+    std::string go = "urls";  // any line but an empty one starts a way
+    if (o.urls.empty()) {
+        SiteOptions so;
+        so.pages = o.pages;
+        so.latency = o.latency;
+        so.jitter = o.jitter;
+        site.emplace(so);
+        go = site->base();
+    } else if (std::string problem = aio::run(first_unreachable(o.urls)); !problem.empty()) {
+        throw RaceError(problem);
+    }
 
     std::vector<WayResult> results;
     std::optional<double> sequential_wall;
     for (WayProcess& p : procs) {
-        write_all(p.go_fd, site.base() + "\n");
+        write_all(p.go_fd, go + "\n");
         close_fd(p.go_fd);
         // Generous: a way that takes ten minutes is stuck, not slow.
         const std::optional<std::string> report = read_all(p.result_fd, Clock::now() + std::chrono::minutes(10));
@@ -610,23 +703,29 @@ std::string explanation(const std::vector<WayResult>& results, const RaceOptions
     const WayResult* thr = find(results, Way::threads);
     const WayResult* coro = find(results, Way::coroutines);
     const WayResult* procs = find(results, Way::processes);
-    std::string s = fmt::format(
-        "The job is I/O-bound: each page waits about {} on the site and takes microseconds of CPU, so the "
-        "way that keeps the most requests in flight wins.",
-        format_duration(o.latency));
+    std::string s = o.urls.empty() ? fmt::format("The job is I/O-bound: each page waits about {} on the site and "
+                                                 "takes microseconds of CPU, so the way that keeps the most requests "
+                                                 "in flight wins.",
+                                                 format_duration(o.latency))
+                                   : std::string("The job is I/O-bound: each URL waits on the network and its server "
+                                                 "far longer than it computes, so the way that keeps the most "
+                                                 "requests in flight wins (as far as the servers answer as fast "
+                                                 "with several at once).");
     if (seq)
         s += fmt::format(" Sequential waits for every page in turn: {} pages take about {} latencies ({:.2f} s).", seq->pages,
                          seq->pages, seq->wall_s);
+    if (seq && !o.urls.empty())
+        s += " Real servers are no even latency: the ideal column assumes they are, so treat it as a ceiling.";
     if (thr)
         s += fmt::format(" {} threads wait {} at a time, each on its own loop and connection ({}).", o.workers,
                          thr->at_once, versus_ideal(*thr));
     if (coro)
         s += fmt::format(" Coroutines keep {} requests in flight on one thread with one connection pool ({}), "
-                         "for {:.2f} s of CPU: a waiting coroutine costs a few hundred bytes, not a thread's stack.",
+                         "for {:.3f} s of CPU: a waiting coroutine costs a few hundred bytes, not a thread's stack.",
                          coro->at_once, versus_ideal(*coro), coro->cpu_s);
     if (procs)
         s += fmt::format(" Processes overlap the waiting as well as threads do ({}), but each worker is a whole "
-                         "process with its own loop, session and memory: {} over {} processes, {:.2f} s of CPU.",
+                         "process with its own loop, session and memory: {} over {} processes, {:.3f} s of CPU.",
                          versus_ideal(*procs), mib(procs->peak_rss_bytes), procs->processes, procs->cpu_s);
     s += " In C++ there is no GIL: threads could also compute in parallel, which Python's cannot; here it makes no "
          "difference, because the job is waiting, not computing.";
@@ -653,7 +752,8 @@ nlohmann::json to_json(const std::vector<WayResult>& results, const RaceOptions&
         ways.push_back(std::move(j));
     }
     nlohmann::json opts;
-    opts["pages"] = o.pages;
+    opts["pages"] = o.urls.empty() ? o.pages : o.urls.size();
+    opts["urls"] = o.urls;
     opts["latency"] = format_duration(o.latency);
     opts["jitter"] = format_duration(o.jitter);
     opts["concurrency"] = o.concurrency;

@@ -5,12 +5,18 @@
 #include <gtest/gtest.h>
 
 #include <aio_app/race.hpp>
+#include <aio_app/site.hpp>
+#include <unistd.h>
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
+#include <future>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "aio/sync/event.hpp"
 #include "http/web_test_util.hpp"
 
 using namespace std::chrono_literals;
@@ -228,6 +234,114 @@ TEST(Race, WayNamesReadBack) {
     EXPECT_FALSE(aio::app::parse_way("fibers").has_value());
 }
 
+// --- --urls ------------------------------------------------------------------------------------------
+
+// A file in the test's temporary directory holding `text`; removed at the end of the scope.
+struct TempFile {
+    explicit TempFile(const std::string& text) {
+        path = ::testing::TempDir() + "race_urls_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+        std::ofstream(path) << text;
+    }
+    ~TempFile() { std::remove(path.c_str()); }
+    std::string path;
+    static inline int counter = 0;
+};
+
+std::string usage_error_of(const std::string& path) {
+    try {
+        (void)aio::app::read_url_file(path);
+    } catch (const aio::app::RaceUsageError& e) {
+        return e.what();
+    }
+    return "no error";
+}
+
+TEST(RaceUrls, TheFileSkipsCommentsAndBlankLinesAndNamesTheLineOfABadUrl) {
+    TempFile good("# the demo site\n\n  http://127.0.0.1:8080/pages/1  # first\r\nhttps://example.com/\n");
+    EXPECT_EQ(aio::app::read_url_file(good.path),
+              (std::vector<std::string>{"http://127.0.0.1:8080/pages/1", "https://example.com/"}));
+
+    EXPECT_EQ(usage_error_of("/nonexistent/urls.txt"),
+              "--urls: cannot read /nonexistent/urls.txt: No such file or directory");
+    TempFile empty("");
+    EXPECT_EQ(usage_error_of(empty.path), "--urls: " + empty.path + " holds no URL");
+    TempFile comments("# nothing here\n\n   # nor here\n");
+    EXPECT_EQ(usage_error_of(comments.path), "--urls: " + comments.path + " holds no URL");
+    TempFile ftp("http://a.example/\nftp://b.example/\n");
+    EXPECT_EQ(usage_error_of(ftp.path), "--urls: " + ftp.path + " line 2: 'ftp://b.example/': not an http or https URL");
+    TempFile relative("/pages/1\n");
+    EXPECT_NE(usage_error_of(relative.path).find(" line 1: '/pages/1': "), std::string::npos)
+        << usage_error_of(relative.path);
+    TempFile spaces("http://exa mple.com/\n");
+    EXPECT_NE(usage_error_of(spaces.path).find(" line 1: 'http://exa mple.com/': invalid URL"), std::string::npos)
+        << usage_error_of(spaces.path);
+}
+
+TEST(RaceUrls, AHostThatCannotBeReachedIsOneErrorNamingIt) {
+    RaceOptions o = small_race();
+    // Port 1 on loopback: nothing listens there, and the refusal is immediate.
+    o.urls = {"http://127.0.0.1:1/a", "http://127.0.0.1:1/b"};
+    try {
+        (void)aio::app::run_race(o);
+        ADD_FAILURE() << "no error";
+    } catch (const aio::app::RaceError& e) {
+        EXPECT_TRUE(std::string(e.what()).starts_with("cannot reach 127.0.0.1:1: ")) << e.what();
+    }
+    o.urls = {"http://127.0.0.1:1/a", "gopher://x/"};
+    EXPECT_THROW((void)aio::app::run_race(o), aio::app::RaceUsageError);
+}
+
+// The demo site on a thread of this test, as any server the URLs might name.
+class SiteOnAThread {
+public:
+    SiteOnAThread() {
+        std::promise<std::string> ready;
+        auto url = ready.get_future();
+        thread_ = std::thread([this, &ready] { aio::run(serve(ready)); });
+        base_ = url.get();
+    }
+    ~SiteOnAThread() {
+        loop_->call_soon_threadsafe([ev = stop_] { ev->set(); });
+        thread_.join();
+    }
+    const std::string& base() const { return base_; }
+
+private:
+    aio::Task<void> serve(std::promise<std::string>& ready) {
+        aio::app::SiteOptions so;
+        so.pages = 6;
+        so.latency = 5ms;
+        aio::app::Site site = co_await aio::app::Site::start(so);
+        aio::Event stop;
+        loop_ = &aio::get_running_loop();
+        stop_ = &stop;
+        ready.set_value(site.url("/"));
+        co_await stop.wait();
+        co_await site.stop();
+    }
+    std::thread thread_;
+    aio::EventLoop* loop_ = nullptr;
+    aio::Event* stop_ = nullptr;
+    std::string base_;
+};
+
+TEST(RaceUrls, EveryWayFetchesTheUrlsAndA404Counts) {
+    SiteOnAThread site;
+    RaceOptions o = small_race();
+    for (int i = 1; i <= 6; ++i) o.urls.push_back(site.base() + "pages/" + std::to_string(i));
+    o.urls.push_back(site.base() + "status/204");  // any 2xx will do
+    o.urls.push_back(site.base() + "status/404");
+    const std::vector<WayResult> rs = aio::app::run_race(o);
+    ASSERT_EQ(rs.size(), 4u);
+    for (const WayResult& r : rs) {
+        SCOPED_TRACE(r.label);
+        EXPECT_EQ(r.pages, 8u);
+        EXPECT_EQ(r.ok, 7u);
+        EXPECT_EQ(r.failed, 1u);
+    }
+    EXPECT_EQ(aio::app::to_json(rs, o)["options"]["urls"].size(), 8u);
+}
+
 #ifdef AIO_CLI
 TEST(RaceCommand, UsageErrorsAreOneLineWithStatusTwo) {
     const std::vector<std::vector<std::string>> cases{
@@ -236,6 +350,9 @@ TEST(RaceCommand, UsageErrorsAreOneLineWithStatusTwo) {
         {"race", "--latency", "soon"},
         {"race", "--ways", "seq,fibers"},
         {"race", "--ways", "seq,seq"},
+        {"race", "--urls", "/nonexistent"},
+        {"race", "--urls", "/dev/null"},
+        {"race", "--pages", "3", "--urls", "/dev/null"},
     };
     for (const auto& args : cases) {
         aiotest::ProcResult r = aiotest::run_net([](std::vector<std::string> a) -> aio::Task<aiotest::ProcResult> {

@@ -44,6 +44,9 @@ struct RaceOptions {
     int workers = 5;
     /// The ways to run, in this order.
     std::vector<Way> ways{Way::sequential, Way::threads, Way::coroutines, Way::processes};
+    /// When not empty: race these URLs instead of the embedded site (pages and latency are then
+    /// unused); a URL counts as fetched on any 2xx. read_url_file() reads them.
+    std::vector<std::string> urls;
     Progress progress = Progress::none;
     /// Where progress goes (the ways' processes write to it directly).
     std::FILE* progress_out = stderr;
@@ -91,9 +94,16 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// The URLs of a file, one a line; blank lines and '#' comments are skipped. Throws
+/// RaceUsageError naming the cause: the file cannot be read, holds no URL, or a line is not an
+/// http or https URL with a host (its number says which).
+[[nodiscard]] std::vector<std::string> read_url_file(const std::string& path);
+
 /// Starts the site on a free loopback port (in this process, on a thread of its own), runs each
 /// way in a process forked before that thread exists, and returns the results in `ways` order.
-/// Blocks until done. Throws RaceUsageError for bad options, RaceError when a way cannot run.
+/// Blocks until done. With options.urls, no site: one request to each host first, and a host that
+/// cannot be reached is a RaceError naming it. Throws RaceUsageError for bad options, RaceError
+/// when a way cannot run.
 [[nodiscard]] std::vector<WayResult> run_race(const RaceOptions& options);
 
 /// The table, its footnote on the ideal, and nothing else.
