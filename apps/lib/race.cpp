@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -298,10 +299,11 @@ ChildReport run_way(const RaceOptions& o, Way w, const std::vector<Target>& targ
     return rep;
 }
 
-void write_all(int fd, const std::string& s) {
+void write_all(int fd, const std::string& s, bool socket = false) {
     size_t off = 0;
     while (off < s.size()) {
-        const ssize_t n = ::write(fd, s.data() + off, s.size() - off);
+        const ssize_t n = socket ? ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL)
+                                 : ::write(fd, s.data() + off, s.size() - off);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return;
         off += static_cast<size_t>(n);
@@ -376,8 +378,11 @@ std::vector<WayProcess> fork_ways(const RaceOptions& o) {
     std::fflush(stderr);
     if (o.progress_out) std::fflush(o.progress_out);
     for (Way w : o.ways) {
+        // The go channel is a socket pair, not a pipe, so that the parent can write with
+        // MSG_NOSIGNAL: a way's process that died early makes that write an error, not SIGPIPE.
         int go[2], res[2];
-        if (::pipe2(go, O_CLOEXEC) != 0) throw RaceError(fmt::format("pipe: {}", std::strerror(errno)));
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) != 0)
+            throw RaceError(fmt::format("socketpair: {}", std::strerror(errno)));
         if (::pipe2(res, O_CLOEXEC) != 0) {
             ::close(go[0]);
             ::close(go[1]);
@@ -594,7 +599,7 @@ std::vector<WayResult> run_race(const RaceOptions& options) {
     std::vector<WayResult> results;
     std::optional<double> sequential_wall;
     for (WayProcess& p : procs) {
-        write_all(p.go_fd, go + "\n");
+        write_all(p.go_fd, go + "\n", true);
         close_fd(p.go_fd);
         // Generous: a way that takes ten minutes is stuck, not slow.
         const std::optional<std::string> report = read_all(p.result_fd, Clock::now() + std::chrono::minutes(10));
