@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,7 +74,8 @@ int run_race_command(RaceArgs& args) {
     o.latency = *aio::app::parse_duration(args.latency);
     o.jitter = *aio::app::parse_duration(args.jitter);
     o.ways.clear();
-    for (std::string_view w : split_commas(args.ways)) o.ways.push_back(*aio::app::parse_way(w));
+    for (std::string_view w : split_commas(args.ways))
+        o.ways.push_back(*aio::app::parse_way(w));
     // The table goes to stdout with the progress before it; JSON keeps stdout to itself, so its
     // progress goes to stderr, and only as a bar a person watches.
     if (args.json) {
@@ -114,7 +115,8 @@ int run_race_command(RaceArgs& args) {
         fmt::print("\n{}\n{}", aio::app::format_table(results), aio::app::explanation(results, o));
     }
     size_t failed = 0;
-    for (const aio::app::WayResult& r : results) failed += r.failed;
+    for (const aio::app::WayResult& r : results)
+        failed += r.failed;
     return failed == 0 ? 0 : 1;
 }
 
@@ -123,8 +125,9 @@ int run_race_command(RaceArgs& args) {
 Command register_race(CLI::App& parent) {
     auto args = std::make_shared<RaceArgs>();
     CLI::App* cmd = parent.add_subcommand(
-        "race", "Download every page of the demo site four ways (sequential, threads, coroutines, processes) and "
-                "compare time, CPU and memory");
+        "race",
+        "Download every page of the demo site four ways (sequential, threads, coroutines, processes) and "
+        "compare time, CPU and memory");
     cmd->add_option("--pages", args->race.pages, "Pages to download, /pages/1 to /pages/N")
         ->check(CLI::Range(size_t{1}, size_t{1'000'000}))
         ->capture_default_str();
@@ -139,7 +142,8 @@ Command register_race(CLI::App& parent) {
     cmd->add_option("--concurrency", args->race.concurrency, "Requests in flight at once for the coroutines way")
         ->check(CLI::Range(size_t{1}, size_t{10'000}))
         ->capture_default_str();
-    cmd->add_option("--workers", args->race.workers, "Threads of the threads way, worker processes of the processes way")
+    cmd->add_option("--workers", args->race.workers,
+                    "Threads of the threads way, worker processes of the processes way")
         ->check(CLI::Range(1, 256))
         ->capture_default_str();
     cmd->add_option("--ways", args->ways, "The ways to run, in this order: seq, threads, coro, procs")
@@ -150,7 +154,8 @@ Command register_race(CLI::App& parent) {
         cmd->add_option("--urls", args->urls_file,
                         "Race the URLs in FILE (one a line, '#' comments) instead of the demo site; any 2xx counts")
             ->type_name("FILE");
-    for (const char* site_only : {"--pages", "--latency", "--jitter"}) urls->excludes(cmd->get_option(site_only));
+    for (const char* site_only : {"--pages", "--latency", "--jitter"})
+        urls->excludes(cmd->get_option(site_only));
     cmd->add_flag("--json", args->json, "Print the results as JSON instead of the table (docs/race.md lists the keys)");
     cmd->footer("Each way runs in a forked process of its own; docs/race.md explains the measures and the ideal.");
     return Command{cmd, [args] { return run_race_command(*args); }};

@@ -22,10 +22,10 @@
 #include <cstring>
 #include <fstream>
 #include <future>
-#include <set>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <tuple>
@@ -56,14 +56,16 @@ using Target = std::pair<std::string, std::string>;  // url, expected title
 std::vector<Target> site_targets(const std::string& base, size_t pages) {
     std::vector<Target> out;
     out.reserve(pages);
-    for (size_t i = 1; i <= pages; ++i) out.emplace_back(base + page_path(i), page_title(i));
+    for (size_t i = 1; i <= pages; ++i)
+        out.emplace_back(base + page_path(i), page_title(i));
     return out;
 }
 
 /// The URLs as targets: no title to check, any 2xx will do.
 std::vector<Target> url_targets(const std::vector<std::string>& urls) {
     std::vector<Target> out;
-    for (const std::string& u : urls) out.emplace_back(u, "");
+    for (const std::string& u : urls)
+        out.emplace_back(u, "");
     return out;
 }
 
@@ -100,7 +102,8 @@ public:
             if (done_ >= next_mark_ || done_ == total_) {
                 fmt::print(out_, "{}: {}/{}\n", name_, done_, total_);
                 std::fflush(out_);
-                while (next_mark_ <= done_) next_mark_ += step_;
+                while (next_mark_ <= done_)
+                    next_mark_ += step_;
             }
         } else {
             const size_t cells = done_ * kWidth / total_;
@@ -160,8 +163,10 @@ aio::Task<Counts> fetch_in_turn(std::vector<Target> targets, ProgressMeter* mete
     aio::http::ClientSession session(so);
     Counts c;
     for (const Target& t : targets) {
-        if (co_await fetch(session, t)) ++c.ok;
-        else ++c.failed;
+        if (co_await fetch(session, t))
+            ++c.ok;
+        else
+            ++c.failed;
         if (meter) meter->add(1);
     }
     co_return c;
@@ -174,8 +179,10 @@ aio::Task<Counts> fetch_from_counter(const std::vector<Target>& targets, std::at
     aio::http::ClientSession session(so);  // this thread's own, on this thread's loop
     Counts c;
     for (size_t i = next.fetch_add(1); i < targets.size(); i = next.fetch_add(1)) {
-        if (co_await fetch(session, targets[i])) ++c.ok;
-        else ++c.failed;
+        if (co_await fetch(session, targets[i]))
+            ++c.ok;
+        else
+            ++c.failed;
         meter.add(1);
     }
     co_return c;
@@ -196,10 +203,12 @@ aio::Task<Counts> fetch_all_at_once(const std::vector<Target>& targets, size_t c
     aio::Semaphore sem(static_cast<std::int64_t>(concurrency));
     std::vector<aio::Task<int>> tasks;
     tasks.reserve(targets.size());
-    for (const Target& t : targets) tasks.push_back(fetch_bounded(session, sem, t, meter));
+    for (const Target& t : targets)
+        tasks.push_back(fetch_bounded(session, sem, t, meter));
     std::vector<int> got = co_await aio::gather(std::move(tasks));
     Counts c;
-    for (int ok : got) (ok ? c.ok : c.failed)++;
+    for (int ok : got)
+        (ok ? c.ok : c.failed)++;
     co_return c;
 }
 
@@ -243,56 +252,56 @@ ChildReport run_way(const RaceOptions& o, Way w, const std::vector<Target>& targ
     ChildReport rep;
     const auto t0 = Clock::now();
     switch (w) {
-    case Way::sequential:
-        rep.counts = aio::run(fetch_in_turn(targets, &meter));
-        break;
-    case Way::threads: {
-        aio::ThreadPoolExecutor pool(o.workers, "race");
-        std::atomic<size_t> next{0};
-        std::vector<aio::ConcurrentFuture<Counts>> jobs;
-        for (int i = 0; i < o.workers; ++i)
-            jobs.push_back(pool.submit([&targets, &next, &meter] {
-                return aio::run(fetch_from_counter(targets, next, meter));
-            }));
-        for (auto& j : jobs) {
-            const Counts c = j.result();
-            rep.counts.ok += c.ok;
-            rep.counts.failed += c.failed;
+        case Way::sequential:
+            rep.counts = aio::run(fetch_in_turn(targets, &meter));
+            break;
+        case Way::threads: {
+            aio::ThreadPoolExecutor pool(o.workers, "race");
+            std::atomic<size_t> next{0};
+            std::vector<aio::ConcurrentFuture<Counts>> jobs;
+            for (int i = 0; i < o.workers; ++i)
+                jobs.push_back(pool.submit(
+                    [&targets, &next, &meter] { return aio::run(fetch_from_counter(targets, next, meter)); }));
+            for (auto& j : jobs) {
+                const Counts c = j.result();
+                rep.counts.ok += c.ok;
+                rep.counts.failed += c.failed;
+            }
+            pool.shutdown();
+            break;
         }
-        pool.shutdown();
-        break;
-    }
-    case Way::coroutines:
-        rep.counts = aio::run(fetch_all_at_once(targets, o.concurrency, meter));
-        break;
-    case Way::processes: {
-        // Chunks of a quarter of a worker's share: even rounds (N / k pages for each worker when
-        // k divides N) and progress that moves more than once per worker.
-        const size_t workers = static_cast<size_t>(o.workers);
-        const size_t chunk = std::max<size_t>(1, (targets.size() + 4 * workers - 1) / (4 * workers));
-        std::vector<std::vector<Target>> chunks;
-        for (size_t i = 0; i < targets.size(); i += chunk)
-            chunks.emplace_back(targets.begin() + static_cast<std::ptrdiff_t>(i),
-                                targets.begin() + static_cast<std::ptrdiff_t>(std::min(targets.size(), i + chunk)));
-        std::map<int64_t, int64_t> peak_by_pid;
-        aio::mp::Pool pool(o.workers);
-        for (const ChunkResult& r : pool.imap_unordered(&fetch_chunk, chunks)) {
-            const auto [ok, failed, pid, rss] = r;
-            rep.counts.ok += ok;
-            rep.counts.failed += failed;
-            peak_by_pid[pid] = std::max(peak_by_pid[pid], rss);
-            meter.add(static_cast<size_t>(ok + failed));
+        case Way::coroutines:
+            rep.counts = aio::run(fetch_all_at_once(targets, o.concurrency, meter));
+            break;
+        case Way::processes: {
+            // Chunks of a quarter of a worker's share: even rounds (N / k pages for each worker when
+            // k divides N) and progress that moves more than once per worker.
+            const size_t workers = static_cast<size_t>(o.workers);
+            const size_t chunk = std::max<size_t>(1, (targets.size() + 4 * workers - 1) / (4 * workers));
+            std::vector<std::vector<Target>> chunks;
+            for (size_t i = 0; i < targets.size(); i += chunk)
+                chunks.emplace_back(targets.begin() + static_cast<std::ptrdiff_t>(i),
+                                    targets.begin() + static_cast<std::ptrdiff_t>(std::min(targets.size(), i + chunk)));
+            std::map<int64_t, int64_t> peak_by_pid;
+            aio::mp::Pool pool(o.workers);
+            for (const ChunkResult& r : pool.imap_unordered(&fetch_chunk, chunks)) {
+                const auto [ok, failed, pid, rss] = r;
+                rep.counts.ok += ok;
+                rep.counts.failed += failed;
+                peak_by_pid[pid] = std::max(peak_by_pid[pid], rss);
+                meter.add(static_cast<size_t>(ok + failed));
+            }
+            // The workers exit and are reaped here, so that wait4() on this process counts their CPU.
+            pool.close();
+            pool.join();
+            for (const auto& [pid, rss] : peak_by_pid)
+                rep.workers_rss_kib += static_cast<uint64_t>(rss);
+            rep.workers = peak_by_pid.size();
+            rusage ru{};
+            ::getrusage(RUSAGE_SELF, &ru);
+            rep.self_rss_kib = static_cast<uint64_t>(ru.ru_maxrss);
+            break;
         }
-        // The workers exit and are reaped here, so that wait4() on this process counts their CPU.
-        pool.close();
-        pool.join();
-        for (const auto& [pid, rss] : peak_by_pid) rep.workers_rss_kib += static_cast<uint64_t>(rss);
-        rep.workers = peak_by_pid.size();
-        rusage ru{};
-        ::getrusage(RUSAGE_SELF, &ru);
-        rep.self_rss_kib = static_cast<uint64_t>(ru.ru_maxrss);
-        break;
-    }
     }
     rep.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
     meter.finish();
@@ -341,7 +350,8 @@ std::optional<std::string> read_all(int fd, Clock::time_point deadline) {
     }
     ::close(go_fd);
     if (base.empty()) ::_exit(3);  // the parent gave up before this way's turn
-    g_request_timeout = std::chrono::seconds(30) + (o.urls.empty() ? o.latency + o.jitter : std::chrono::nanoseconds(0));
+    g_request_timeout =
+        std::chrono::seconds(30) + (o.urls.empty() ? o.latency + o.jitter : std::chrono::nanoseconds(0));
     std::string line;
     try {
         const ChildReport r = run_way(o, w, o.urls.empty() ? site_targets(base, o.pages) : url_targets(o.urls));
@@ -391,7 +401,8 @@ std::vector<WayProcess> fork_ways(const RaceOptions& o) {
         const pid_t pid = ::fork();
         if (pid < 0) {
             const int err = errno;
-            for (int fd : {go[0], go[1], res[0], res[1]}) ::close(fd);
+            for (int fd : {go[0], go[1], res[0], res[1]})
+                ::close(fd);
             throw RaceError(fmt::format("fork: {}", std::strerror(err)));
         }
         if (pid == 0) {
@@ -512,7 +523,8 @@ void validate(const RaceOptions& o) {
 }
 
 std::string describe_status(int status) {
-    if (WIFSIGNALED(status)) return fmt::format("was killed by signal {} ({})", WTERMSIG(status), ::strsignal(WTERMSIG(status)));
+    if (WIFSIGNALED(status))
+        return fmt::format("was killed by signal {} ({})", WTERMSIG(status), ::strsignal(WTERMSIG(status)));
     return fmt::format("exited with status {}", WEXITSTATUS(status));
 }
 
@@ -520,10 +532,14 @@ std::string describe_status(int status) {
 
 std::string_view way_name(Way w) {
     switch (w) {
-    case Way::sequential: return "sequential";
-    case Way::threads: return "threads";
-    case Way::coroutines: return "coroutines";
-    case Way::processes: return "processes";
+        case Way::sequential:
+            return "sequential";
+        case Way::threads:
+            return "threads";
+        case Way::coroutines:
+            return "coroutines";
+        case Way::processes:
+            return "processes";
     }
     return "?";
 }
@@ -708,30 +724,34 @@ std::string explanation(const std::vector<WayResult>& results, const RaceOptions
     const WayResult* thr = find(results, Way::threads);
     const WayResult* coro = find(results, Way::coroutines);
     const WayResult* procs = find(results, Way::processes);
-    std::string s = o.urls.empty() ? fmt::format("The job is I/O-bound: each page waits about {} on the site and "
-                                                 "takes microseconds of CPU, so the way that keeps the most requests "
-                                                 "in flight wins.",
-                                                 format_duration(o.latency))
-                                   : std::string("The job is I/O-bound: each URL waits on the network and its server "
-                                                 "far longer than it computes, so the way that keeps the most "
-                                                 "requests in flight wins (as far as the servers answer as fast "
-                                                 "with several at once).");
+    std::string s = o.urls.empty() ? fmt::format(
+                                         "The job is I/O-bound: each page waits about {} on the site and "
+                                         "takes microseconds of CPU, so the way that keeps the most requests "
+                                         "in flight wins.",
+                                         format_duration(o.latency))
+                                   : std::string(
+                                         "The job is I/O-bound: each URL waits on the network and its server "
+                                         "far longer than it computes, so the way that keeps the most "
+                                         "requests in flight wins (as far as the servers answer as fast "
+                                         "with several at once).");
     if (seq)
-        s += fmt::format(" Sequential waits for every page in turn: {} pages take about {} latencies ({:.2f} s).", seq->pages,
-                         seq->pages, seq->wall_s);
+        s += fmt::format(" Sequential waits for every page in turn: {} pages take about {} latencies ({:.2f} s).",
+                         seq->pages, seq->pages, seq->wall_s);
     if (seq && !o.urls.empty())
         s += " Real servers are no even latency: the ideal column assumes they are, so treat it as a ceiling.";
     if (thr)
         s += fmt::format(" {} threads wait {} at a time, each on its own loop and connection ({}).", o.workers,
                          thr->at_once, versus_ideal(*thr));
     if (coro)
-        s += fmt::format(" Coroutines keep {} requests in flight on one thread with one connection pool ({}), "
-                         "for {:.3f} s of CPU: a waiting coroutine costs a few hundred bytes, not a thread's stack.",
-                         coro->at_once, versus_ideal(*coro), coro->cpu_s);
+        s += fmt::format(
+            " Coroutines keep {} requests in flight on one thread with one connection pool ({}), "
+            "for {:.3f} s of CPU: a waiting coroutine is a small heap frame, not a thread with a stack of its own.",
+            coro->at_once, versus_ideal(*coro), coro->cpu_s);
     if (procs)
-        s += fmt::format(" Processes overlap the waiting as well as threads do ({}), but each worker is a whole "
-                         "process with its own loop, session and memory: {} over {} processes, {:.3f} s of CPU.",
-                         versus_ideal(*procs), mib(procs->peak_rss_bytes), procs->processes, procs->cpu_s);
+        s += fmt::format(
+            " Processes overlap the waiting as well as threads do ({}), but each worker is a whole "
+            "process with its own loop, session and memory: {} over {} processes, {:.3f} s of CPU.",
+            versus_ideal(*procs), mib(procs->peak_rss_bytes), procs->processes, procs->cpu_s);
     s += " In C++ there is no GIL: threads could also compute in parallel, which Python's cannot; here it makes no "
          "difference, because the job is waiting, not computing.";
     return wrap(s, 100);
