@@ -2,6 +2,7 @@
 //
 //   aiocpp demo ...     the ports of the course's examples (demo_cmd.cpp)
 //   aiocpp serve ...    the demo site (serve_cmd.cpp)
+//   aiocpp race ...     one I/O-bound job four ways: sequential, threads, coroutines, processes (race_cmd.cpp)
 #include <string>
 #include <vector>
 
@@ -20,7 +21,8 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", "aiocpp " AIO_VERSION);
     app.require_subcommand(1);
 
-    const std::vector<aiocpp_cli::Command> commands{aiocpp_cli::register_demo(app), aiocpp_cli::register_serve(app)};
+    const std::vector<aiocpp_cli::Command> commands{aiocpp_cli::register_demo(app), aiocpp_cli::register_serve(app),
+                                                    aiocpp_cli::register_race(app)};
 
     try {
         app.parse(argc, argv);

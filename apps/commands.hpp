@@ -19,5 +19,8 @@ struct Command {
 Command register_demo(CLI::App& parent);
 /// `aiocpp serve [--port P] [--latency 50ms] [--tls] ...`: the demo site until Ctrl-C or SIGTERM.
 Command register_serve(CLI::App& parent);
+/// `aiocpp race [--pages N] [--ways seq,threads,coro,procs] [--json] ...`: one I/O-bound job done
+/// four ways, measured side by side.
+Command register_race(CLI::App& parent);
 
 }  // namespace aiocpp_cli
