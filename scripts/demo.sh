@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Quick start 1: install dependencies, build (release), run every `aiocpp` demo on its defaults.
+# Quick start 1: install dependencies, build (release), run the main job — `aiocpp race`, the
+# seeds' comparison of sequential, threads, coroutines and processes — then every demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release --target aiocpp_cli
+build/release/apps/aiocpp race
 exec build/release/apps/aiocpp demo all
