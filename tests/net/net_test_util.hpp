@@ -269,4 +269,33 @@ inline aio::Task<FullListener> full_listener() {
     co_return f;
 }
 
+/// Reads from a plain socket until EOF (or an error), at most `cap` bytes in total.
+inline aio::Task<std::string> recv_all(int fd, size_t cap = SIZE_MAX) {
+    std::string out;
+    for (;;) {
+        std::string chunk;
+        bool failed = false;
+        try {
+            chunk = co_await aio::sock_recv(fd, 256 * 1024);
+        } catch (const std::system_error&) {
+            failed = true;  // a reset ends the stream too
+        }
+        if (failed || chunk.empty()) break;
+        out += chunk;
+        if (out.size() >= cap) break;
+    }
+    co_return out;
+}
+
+/// Reads exactly `n` bytes from a plain socket (fewer only at EOF).
+inline aio::Task<std::string> recv_exactly(int fd, size_t n) {
+    std::string out;
+    while (out.size() < n) {
+        std::string chunk = co_await aio::sock_recv(fd, n - out.size());
+        if (chunk.empty()) break;
+        out += chunk;
+    }
+    co_return out;
+}
+
 }  // namespace aiotest

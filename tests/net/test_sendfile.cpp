@@ -11,6 +11,8 @@
 
 #include "net_test_util.hpp"
 
+using aiotest::recv_all;
+using aiotest::recv_exactly;
 using aiotest::run_net;
 using namespace std::chrono_literals;
 
@@ -52,30 +54,6 @@ aio::Socket listen_local() {
     s.bind(aio::SockAddr::ip("127.0.0.1", 0));
     s.listen();
     return s;
-}
-
-aio::Task<std::string> recv_all(int fd) {
-    std::string out;
-    for (;;) {
-        std::string chunk;
-        try {
-            chunk = co_await aio::sock_recv(fd, 256 * 1024);
-        } catch (const std::system_error&) {
-        }
-        if (chunk.empty()) break;
-        out += chunk;
-    }
-    co_return out;
-}
-
-aio::Task<std::string> recv_exactly(int fd, size_t n) {
-    std::string out;
-    while (out.size() < n) {
-        std::string chunk = co_await aio::sock_recv(fd, n - out.size());
-        if (chunk.empty()) break;
-        out += chunk;
-    }
-    co_return out;
 }
 
 // Large enough that loopback's socket buffers cannot take it at once: the transfer suspends.

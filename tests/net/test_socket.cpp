@@ -11,6 +11,7 @@
 using namespace std::chrono_literals;
 using aiotest::capture;
 using aiotest::open_fds;
+using aiotest::recv_exactly;
 using aiotest::run_net;
 
 namespace {
@@ -34,16 +35,6 @@ aio::Task<Pair> tcp_pair() {
     EXPECT_EQ(peer, p.client.getsockname());
     p.server = std::move(conn);
     co_return p;
-}
-
-aio::Task<std::string> recv_exactly(int fd, size_t n) {
-    std::string out;
-    while (out.size() < n) {
-        std::string chunk = co_await aio::sock_recv(fd, n - out.size());
-        if (chunk.empty()) break;
-        out += chunk;
-    }
-    co_return out;
 }
 
 bool nonblocking_cloexec(int fd) {

@@ -12,6 +12,8 @@
 using namespace std::chrono_literals;
 using aiotest::capture;
 using aiotest::open_fds;
+using aiotest::recv_all;
+using aiotest::recv_exactly;
 using aiotest::run_net;
 
 namespace {
@@ -111,33 +113,6 @@ aio::Task<Conn> connect_recorder(const Listener& l, bool keep_open_on_eof = fals
     co_return Conn{std::move(conn.first), std::move(conn.second), std::move(accepted.first)};
 }
 
-/// Reads from a plain socket until EOF (or an error), at most `cap` bytes in total.
-aio::Task<std::string> recv_all(int fd, size_t cap = SIZE_MAX) {
-    std::string out;
-    for (;;) {
-        std::string chunk;
-        bool failed = false;
-        try {
-            chunk = co_await aio::sock_recv(fd, 256 * 1024);
-        } catch (const std::system_error&) {
-            failed = true;  // a reset ends the stream too
-        }
-        if (failed || chunk.empty()) break;
-        out += chunk;
-        if (out.size() >= cap) break;
-    }
-    co_return out;
-}
-
-aio::Task<std::string> recv_exactly(int fd, size_t n) {
-    std::string out;
-    while (out.size() < n) {
-        std::string chunk = co_await aio::sock_recv(fd, n - out.size());
-        if (chunk.empty()) break;
-        out += chunk;
-    }
-    co_return out;
-}
 
 }  // namespace
 
