@@ -53,14 +53,6 @@ std::string_view guess_type(std::string_view path) {
     return "application/octet-stream";
 }
 
-std::string http_date(time_t t) {
-    tm g{};
-    ::gmtime_r(&t, &g);
-    char buf[40];
-    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &g);
-    return buf;
-}
-
 // IMF-fixdate only ("Sun, 06 Nov 1994 08:49:37 GMT"); a date we cannot read is ignored, which
 // RFC 9110 §13.1.3 asks for.
 std::optional<time_t> parse_http_date(std::string_view s) {
@@ -173,7 +165,7 @@ FilePlan plan_file(const Response& resp, const RequestState& req) {
     const int n = std::snprintf(etag_buf, sizeof etag_buf, "\"%llx-%llx\"", static_cast<unsigned long long>(mtime_ns),
                                 static_cast<unsigned long long>(size));
     const std::string etag(etag_buf, static_cast<size_t>(n));
-    const std::string last_modified = http_date(st.st_mtim.tv_sec);
+    const std::string last_modified = format_http_date(st.st_mtim.tv_sec);
     const Headers& in = req.head.headers;
     const bool get_or_head = req.head.method == "GET" || req.head.method == "HEAD";
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <ctime>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -248,6 +249,8 @@ struct FilePlan {
 FilePlan plan_file(const Response& resp, const RequestState& req);
 
 /// "Sun, 06 Nov 1994 08:49:37 GMT" for now, formatted at most once a second per thread.
-std::string_view http_date_now(int64_t* second = nullptr);
+std::string_view http_date_now();
+/// "Sun, 06 Nov 1994 08:49:37 GMT" for `t` (RFC 9110's IMF-fixdate).
+std::string format_http_date(time_t t);
 
 }  // namespace aio::http::detail

@@ -25,18 +25,23 @@ void append_number(std::string& out, uint64_t n) {
 bool body_allowed(int status) noexcept { return !(status < 200 || status == 204 || status == 304); }
 }  // namespace
 
-std::string_view http_date_now(int64_t* second) {
+std::string format_http_date(time_t t) {
+    tm g{};
+    ::gmtime_r(&t, &g);
+    char buf[40];
+    const size_t n = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &g);
+    return std::string(buf, n);
+}
+
+std::string_view http_date_now() {
     thread_local time_t cached_second = 0;
-    thread_local char cached[32];
+    thread_local std::string cached;
     timespec ts{};
     ::clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     if (ts.tv_sec != cached_second) {
         cached_second = ts.tv_sec;
-        tm t{};
-        ::gmtime_r(&cached_second, &t);
-        std::strftime(cached, sizeof cached, "%a, %d %b %Y %H:%M:%S GMT", &t);
+        cached = format_http_date(cached_second);
     }
-    if (second) *second = cached_second;
     return cached;
 }
 
@@ -374,11 +379,7 @@ std::string_view ServerConnection::date_and_server() {
     ::clock_gettime(CLOCK_REALTIME, &real);
     if (r.date_line_second != real.tv_sec) {
         r.date_line_second = real.tv_sec;
-        tm t{};
-        ::gmtime_r(&real.tv_sec, &t);
-        char date[40];
-        std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &t);
-        r.date_line = "Date: " + std::string(date) + "\r\n";
+        r.date_line = "Date: " + format_http_date(real.tv_sec) + "\r\n";
         if (!r.config.server_header.empty()) r.date_line += "Server: " + r.config.server_header + "\r\n";
     }
     // The cached clock may lag the true time: the next second is taken to start no later than
