@@ -7,12 +7,14 @@ shows both. It can also be run by hand against `aiocpp serve`:
 
     /usr/bin/python3 apps/python/race_ways.py io coroutines http://127.0.0.1:8080 160 5 64 30
 
-Arguments: MODE WAY BASE PAGES WORKERS CONCURRENCY TIMEOUT_S
-    MODE         io: download /pages/1..PAGES of BASE and check each page's <title>
-                 cpu: the CPU-bound twin (see cpu_job below); BASE is unused
-    WAY          sequential | threads | coroutines | processes
+Arguments: MODE WAY BASE ITEMS WORKERS CONCURRENCY TIMEOUT_S
+    MODE   io: download /pages/1..ITEMS of BASE and check each page's <title>, CONCURRENCY
+           requests at once for the coroutines way
+           cpu: count the primes below CONCURRENCY (aiocpp's --cpu-size) in ITEMS chunks (its
+           --chunks), as aiocpp race --cpu does; BASE and TIMEOUT_S are unused
+    WAY    sequential | threads | coroutines | processes
 Output, on stdout: "progress N" after every N items finished, then one line
-"result {json}" with ok, failed, wall_s (the job alone, imports and start-up excluded),
+"result {json}" with ok, failed (cpu: primes too), wall_s (the job alone, imports and start-up excluded),
 workers (worker processes that took part), workers_rss_kib (the sum of their peak RSS) and
 self_rss_kib (this interpreter's own peak).
 """
@@ -163,11 +165,69 @@ def io_processes(base, pages, workers, concurrency, timeout):
     return run_pool(workers, fetch_chunk, chunks, lambda o, f: o + f)
 
 
-# --- cpu: the CPU-bound twin --------------------------------------------------------------------
+# --- cpu: the CPU-bound twin (E12, E21, E22) ------------------------------------------------------
 
-def cpu_job(item):
-    """Placeholder for the CPU twin; filled in with aiocpp's own job (race --cpu)."""
-    raise NotImplementedError("the cpu mode is not written yet")
+def count_primes(lo, hi):
+    """The primes in [lo, hi) by trial division: aiocpp's count_primes, line for line."""
+    count = 0
+    for n in range(max(lo, 2), hi):
+        prime = n == 2 or n % 2 != 0
+        d = 3
+        while prime and d * d <= n:
+            prime = n % d != 0
+            d += 2
+        count += prime
+    return count
+
+
+def cpu_ranges(size, chunks):
+    """2..size-1 in `chunks` ranges of (almost) equal length, as aiocpp cuts them."""
+    n = size - 2
+    return [(2 + n * i // chunks, 2 + n * (i + 1) // chunks) for i in range(chunks)]
+
+
+def cpu_sequential(size, chunks, workers):
+    total = 0
+    for lo, hi in cpu_ranges(size, chunks):
+        total += count_primes(lo, hi)
+        progress(1)
+    return total, 0, 0
+
+
+def cpu_threads(size, chunks, workers):
+    # The GIL lets one thread run Python bytecode at a time: the threads take turns on one core.
+    def count(r):
+        primes = count_primes(*r)
+        progress(1)
+        return primes
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        return sum(pool.map(count, cpu_ranges(size, chunks))), 0, 0
+
+
+def cpu_coroutines(size, chunks, workers):
+    import asyncio
+
+    async def count(lo, hi):
+        await asyncio.sleep(0)  # take turns, as aiocpp's tasks do; none can give up the CPU mid-count
+        primes = count_primes(lo, hi)
+        progress(1)
+        return primes
+
+    async def main():
+        return sum(await asyncio.gather(*(count(lo, hi) for lo, hi in cpu_ranges(size, chunks))))
+
+    return asyncio.run(main()), 0, 0
+
+
+def count_chunk(r):
+    return count_primes(*r), 0, multiprocessing.current_process().pid, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def cpu_processes(size, chunks, workers):
+    ranges = cpu_ranges(size, chunks)
+    total, _, nworkers, rss = run_pool(workers, count_chunk, ranges, lambda o, f: 1)
+    return total, nworkers, rss
 
 
 IO_WAYS = {
@@ -178,21 +238,36 @@ IO_WAYS = {
 }
 
 
+CPU_WAYS = {
+    "sequential": cpu_sequential,
+    "threads": cpu_threads,
+    "coroutines": cpu_coroutines,
+    "processes": cpu_processes,
+}
+
+
 def main(argv):
     if len(argv) != 8:
         sys.stderr.write(__doc__)
         return 2
-    mode, way, base, pages, workers, concurrency, timeout = argv[1:]
-    ways = {"io": IO_WAYS}.get(mode)
+    mode, way, base, items, workers, concurrency, timeout = argv[1:]
+    ways = {"io": IO_WAYS, "cpu": CPU_WAYS}.get(mode)
     if ways is None or way not in ways:
         sys.stderr.write(f"race_ways.py: unknown mode or way: {mode} {way}\n")
         return 2
+    items, workers = int(items), int(workers)
+    result = {}
     t0 = time.perf_counter()
-    ok, failed, nworkers, workers_rss = ways[way](base, int(pages), int(workers), int(concurrency), float(timeout))
+    if mode == "io":
+        ok, failed, nworkers, workers_rss = ways[way](base, items, workers, int(concurrency), float(timeout))
+    else:
+        # items is the chunks and concurrency the numbers' bound (cpu_size).
+        result["primes"], nworkers, workers_rss = ways[way](int(concurrency), items, workers)
+        ok, failed = items, 0
     wall = time.perf_counter() - t0
-    print("result " + json.dumps({"ok": ok, "failed": failed, "wall_s": wall, "workers": nworkers,
-                                  "workers_rss_kib": workers_rss,
-                                  "self_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}), flush=True)
+    result.update({"ok": ok, "failed": failed, "wall_s": wall, "workers": nworkers, "workers_rss_kib": workers_rss,
+                   "self_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss})
+    print("result " + json.dumps(result), flush=True)
     return 0
 
 
