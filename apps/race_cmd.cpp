@@ -3,7 +3,8 @@
 // memory and speed-up (aio_app/race.hpp, docs/race.md).
 //
 //   aiocpp race [--pages 160] [--latency 50ms] [--jitter 10ms] [--concurrency 64] [--workers 5]
-//               [--ways seq,threads,coro,procs] [--json] [--urls FILE]
+//               [--ways seq,threads,coro,procs] [--json] [--urls FILE] [--python]
+//   aiocpp race --cpu [--cpu-size 5000000] [--chunks 32] [--workers CORES] [--python]
 #include <unistd.h>
 
 #include <algorithm>
@@ -67,12 +68,17 @@ struct RaceArgs {
     std::string ways = "seq,threads,coro,procs";
     std::string urls_file;
     bool json = false;
+    bool cpu = false;
+    bool workers_given = false;
 };
 
 int run_race_command(RaceArgs& args) {
     aio::app::RaceOptions& o = args.race;
     o.latency = *aio::app::parse_duration(args.latency);
     o.jitter = *aio::app::parse_duration(args.jitter);
+    o.job = args.cpu ? aio::app::Job::cpu : aio::app::Job::io;
+    // Computing gains from the cores, not from more workers than cores: default to the cores.
+    if (args.cpu && !args.workers_given) o.workers = aio::app::available_cores();
     o.ways.clear();
     for (std::string_view w : split_commas(args.ways))
         o.ways.push_back(*aio::app::parse_way(w));
@@ -89,7 +95,12 @@ int run_race_command(RaceArgs& args) {
     std::vector<aio::app::WayResult> results;
     try {
         if (!args.urls_file.empty()) o.urls = aio::app::read_url_file(args.urls_file);
-        if (!args.json && !o.urls.empty()) {
+        if (!args.json && args.cpu) {
+            const int cores = aio::app::available_cores();
+            fmt::print("counting the primes below {} in {} chunks ({} core{}), each way in a process of its own\n\n",
+                       o.cpu_size, o.chunks, cores, cores == 1 ? "" : "s");
+            std::fflush(stdout);
+        } else if (!args.json && !o.urls.empty()) {
             fmt::print("racing {} URL{} from {}, each way in a process of its own\n\n", o.urls.size(),
                        o.urls.size() == 1 ? "" : "s", args.urls_file);
             std::fflush(stdout);
@@ -156,9 +167,38 @@ Command register_race(CLI::App& parent) {
             ->type_name("FILE");
     for (const char* site_only : {"--pages", "--latency", "--jitter"})
         urls->excludes(cmd->get_option(site_only));
+    CLI::Option* cpu = cmd->add_flag(
+        "--cpu", args->cpu,
+        "Race the CPU-bound twin instead: count the primes below --cpu-size in --chunks chunks (workers "
+        "default to the cores)");
+    for (const char* io_only : {"--pages", "--latency", "--jitter", "--concurrency", "--urls"})
+        cpu->excludes(cmd->get_option(io_only));
+    cmd->add_option("--cpu-size", args->race.cpu_size, "--cpu: count the primes below this")
+        ->check(CLI::Range(uint64_t{3}, uint64_t{4'000'000'000}))
+        ->capture_default_str()
+        ->needs(cpu);
+    cmd->add_option("--chunks", args->race.chunks, "--cpu: the ranges the ways share out")
+        ->check(CLI::Range(size_t{1}, size_t{100'000}))
+        ->capture_default_str()
+        ->needs(cpu);
+    CLI::Option* python = cmd->add_flag(
+        "--python", args->race.python,
+        "Also run the same ways written in Python (the course's shapes) by --python-exe, in the same table");
+    python->excludes(urls);
+    cmd->add_option("--python-exe", args->race.python_path, "The interpreter for --python (it needs aiohttp)")
+        ->capture_default_str()
+        ->needs(python);
+    cmd->add_option("--python-cpu-size", args->race.python_cpu_size,
+                    "--python --cpu: Python counts the primes below this (pure Python is slow at it)")
+        ->check(CLI::Range(uint64_t{3}, uint64_t{4'000'000'000}))
+        ->capture_default_str()
+        ->needs(python);
     cmd->add_flag("--json", args->json, "Print the results as JSON instead of the table (docs/race.md lists the keys)");
     cmd->footer("Each way runs in a forked process of its own; docs/race.md explains the measures and the ideal.");
-    return Command{cmd, [args] { return run_race_command(*args); }};
+    return Command{cmd, [args, cmd] {
+        args->workers_given = cmd->get_option("--workers")->count() > 0;
+        return run_race_command(*args);
+    }};
 }
 
 }  // namespace aiocpp_cli

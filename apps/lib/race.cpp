@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -35,6 +36,7 @@
 #include "aio/core/event_loop.hpp"
 #include "aio/core/gather.hpp"
 #include "aio/core/run.hpp"
+#include "aio/core/sleep.hpp"
 #include "aio/http/client.hpp"
 #include "aio/http/url.hpp"
 #include "aio/mp/pool.hpp"
@@ -42,6 +44,7 @@
 #include "aio/sync/semaphore.hpp"
 #include "aio/threads/thread_pool.hpp"
 #include "aio_app/site.hpp"
+#include "race_python.hpp"
 
 namespace aio::app {
 
@@ -223,9 +226,50 @@ ChunkResult fetch_chunk(std::vector<Target> targets) {
     return ChunkResult{c.ok, c.failed, ::getpid(), ru.ru_maxrss};
 }
 
+// --- computing (the cpu job) ----------------------------------------------------------------------
+
+using Range = std::pair<uint64_t, uint64_t>;
+
+struct CpuCounts {
+    Counts counts;
+    uint64_t primes = 0;
+};
+
+/// A pool task: (primes, the worker's pid, its peak RSS in KiB), as fetch_chunk.
+using CountResult = std::tuple<uint64_t, int64_t, int64_t>;
+
+CountResult count_chunk(Range r) {
+    const uint64_t primes = count_primes(r.first, r.second);
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    return CountResult{primes, ::getpid(), ru.ru_maxrss};
+}
+
+aio::Task<uint64_t> count_in_turn(Range r, ProgressMeter& meter) {
+    // Every task gets the loop once before it computes, so the tasks do take turns; none can give
+    // it back in the middle of a count, and that is the lesson: nothing overlaps.
+    co_await aio::sleep(std::chrono::seconds(0));
+    const uint64_t primes = count_primes(r.first, r.second);
+    meter.add(1);
+    co_return primes;
+}
+
+aio::Task<uint64_t> count_as_tasks(const std::vector<Range>& ranges, ProgressMeter& meter) {
+    std::vector<aio::Task<uint64_t>> tasks;
+    tasks.reserve(ranges.size());
+    for (const Range& r : ranges)
+        tasks.push_back(count_in_turn(r, meter));
+    std::vector<uint64_t> got = co_await aio::gather(std::move(tasks));
+    uint64_t total = 0;
+    for (uint64_t n : got)
+        total += n;
+    co_return total;
+}
+
 // --- the ways, each in its own process -------------------------------------------------------------
 
 size_t at_once_of(const RaceOptions& o, Way w) {
+    if (o.job == Job::cpu) return cpu_parallelism(w, o.workers, available_cores(), o.chunks);
     size_t k = 1;
     if (w == Way::threads || w == Way::processes) k = static_cast<size_t>(o.workers);
     if (w == Way::coroutines) k = o.concurrency;
@@ -234,6 +278,7 @@ size_t at_once_of(const RaceOptions& o, Way w) {
 
 std::string label_of(const RaceOptions& o, Way w) {
     if (w == Way::sequential) return "sequential";
+    if (o.job == Job::cpu && w == Way::coroutines) return "coroutines";  // one thread, however many tasks
     return fmt::format("{} ({})", way_name(w), w == Way::coroutines ? o.concurrency : static_cast<size_t>(o.workers));
 }
 
@@ -244,7 +289,64 @@ struct ChildReport {
     uint64_t workers_rss_kib = 0;  // processes: the workers' peaks, summed
     size_t workers = 0;            // processes: how many workers fetched
     uint64_t self_rss_kib = 0;     // processes: the way's own process's peak
+    uint64_t primes = 0;           // cpu
 };
+
+ChildReport run_cpu_way(const RaceOptions& o, Way w) {
+    const std::vector<Range> ranges = cpu_ranges(o.cpu_size, o.chunks);
+    ProgressMeter meter(o.progress, o.progress_out, std::string(way_name(w)), ranges.size());
+    ChildReport rep;
+    const auto t0 = Clock::now();
+    switch (w) {
+        case Way::sequential:
+            for (const Range& r : ranges) {
+                rep.primes += count_primes(r.first, r.second);
+                meter.add(1);
+            }
+            break;
+        case Way::threads: {
+            aio::ThreadPoolExecutor pool(o.workers, "race");
+            std::vector<aio::ConcurrentFuture<uint64_t>> jobs;
+            jobs.reserve(ranges.size());
+            for (const Range& r : ranges)
+                jobs.push_back(pool.submit([r, &meter] {
+                    const uint64_t primes = count_primes(r.first, r.second);
+                    meter.add(1);
+                    return primes;
+                }));
+            for (auto& j : jobs)
+                rep.primes += j.result();
+            pool.shutdown();
+            break;
+        }
+        case Way::coroutines:
+            rep.primes = aio::run(count_as_tasks(ranges, meter));
+            break;
+        case Way::processes: {
+            std::map<int64_t, int64_t> peak_by_pid;
+            aio::mp::Pool pool(o.workers);
+            for (const CountResult& r : pool.imap_unordered(&count_chunk, ranges)) {
+                const auto [primes, pid, rss] = r;
+                rep.primes += primes;
+                peak_by_pid[pid] = std::max(peak_by_pid[pid], rss);
+                meter.add(1);
+            }
+            pool.close();
+            pool.join();
+            for (const auto& [pid, rss] : peak_by_pid)
+                rep.workers_rss_kib += static_cast<uint64_t>(rss);
+            rep.workers = peak_by_pid.size();
+            rusage ru{};
+            ::getrusage(RUSAGE_SELF, &ru);
+            rep.self_rss_kib = static_cast<uint64_t>(ru.ru_maxrss);
+            break;
+        }
+    }
+    rep.counts.ok = ranges.size();
+    rep.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    meter.finish();
+    return rep;
+}
 
 ChildReport run_way(const RaceOptions& o, Way w, const std::vector<Target>& targets) {
     ProgressMeter meter(o.progress, o.progress_out, std::string(way_name(w)), targets.size());
@@ -353,9 +455,11 @@ std::optional<std::string> read_all(int fd, Clock::time_point deadline) {
         std::chrono::seconds(30) + (o.urls.empty() ? o.latency + o.jitter : std::chrono::nanoseconds(0));
     std::string line;
     try {
-        const ChildReport r = run_way(o, w, o.urls.empty() ? site_targets(base, o.pages) : url_targets(o.urls));
-        line = fmt::format("ok {} {} {:.9f} {} {} {}\n", r.counts.ok, r.counts.failed, r.wall_s, r.workers_rss_kib,
-                           r.workers, r.self_rss_kib);
+        const ChildReport r =
+            o.job == Job::cpu ? run_cpu_way(o, w)
+                              : run_way(o, w, o.urls.empty() ? site_targets(base, o.pages) : url_targets(o.urls));
+        line = fmt::format("ok {} {} {:.9f} {} {} {} {}\n", r.counts.ok, r.counts.failed, r.wall_s, r.workers_rss_kib,
+                           r.workers, r.self_rss_kib, r.primes);
     } catch (const std::exception& e) {
         line = fmt::format("error {}\n", e.what());
     } catch (...) {
@@ -511,6 +615,13 @@ void validate(const RaceOptions& o) {
     for (size_t i = 0; i < o.urls.size(); ++i)
         if (std::string why = url_problem(o.urls[i]); !why.empty())
             throw RaceUsageError(fmt::format("--urls: '{}': {}", o.urls[i], why));
+    if (o.job == Job::cpu && !o.urls.empty()) throw RaceUsageError("--urls: the cpu job downloads nothing");
+    if (o.python && !o.urls.empty())
+        throw RaceUsageError("--python: Python's ways race the demo site (or --cpu), not --urls");
+    if (o.job == Job::cpu && o.cpu_size < 3) throw RaceUsageError("--cpu-size: count the primes below 3 at least");
+    if (o.job == Job::cpu && o.chunks == 0) throw RaceUsageError("--chunks: there must be at least one chunk");
+    if (o.python && o.job == Job::cpu && o.python_cpu_size < 3)
+        throw RaceUsageError("--python-cpu-size: count the primes below 3 at least");
     if (o.pages == 0) throw RaceUsageError("--pages: there must be at least one page");
     if (o.workers < 1) throw RaceUsageError("--workers: there must be at least one worker");
     if (o.concurrency == 0) throw RaceUsageError("--concurrency: at least one request must be allowed at once");
@@ -551,6 +662,40 @@ std::optional<Way> parse_way(std::string_view t) {
     return std::nullopt;
 }
 
+int available_cores() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+    return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+uint64_t count_primes(uint64_t lo, uint64_t hi) {
+    uint64_t count = 0;
+    for (uint64_t n = std::max<uint64_t>(lo, 2); n < hi; ++n) {
+        bool prime = n == 2 || n % 2 != 0;
+        for (uint64_t d = 3; prime && d * d <= n; d += 2)
+            prime = n % d != 0;
+        count += prime;
+    }
+    return count;
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> cpu_ranges(uint64_t size, size_t chunks) {
+    std::vector<std::pair<uint64_t, uint64_t>> out;
+    if (size < 3 || chunks == 0) return out;
+    const uint64_t n = size - 2;
+    out.reserve(chunks);
+    for (uint64_t i = 0; i < chunks; ++i)
+        out.emplace_back(2 + n * i / chunks, 2 + n * (i + 1) / chunks);
+    return out;
+}
+
+size_t cpu_parallelism(Way w, int workers, int cores, size_t chunks) {
+    if (w == Way::sequential || w == Way::coroutines) return 1;
+    const size_t k = static_cast<size_t>(std::max(1, std::min(workers, cores)));
+    return std::max<size_t>(1, std::min(k, chunks));
+}
+
 double ideal_speedup(size_t pages, size_t at_once) {
     if (pages == 0 || at_once == 0) return 1;
     const size_t rounds = (pages + at_once - 1) / at_once;
@@ -576,6 +721,97 @@ std::vector<std::string> read_url_file(const std::string& path) {
     return urls;
 }
 
+namespace {
+
+double cpu_seconds(const rusage& ru) {
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/// Each way's speed-up against the sequential way of its own language.
+void set_speedups(std::vector<WayResult>& results) {
+    for (WayResult& r : results) {
+        if (!r.skipped.empty()) continue;
+        for (const WayResult& s : results)
+            if (s.way == Way::sequential && s.lang == r.lang && s.skipped.empty() && r.wall_s > 0)
+                r.speedup = s.wall_s / r.wall_s;
+    }
+}
+
+/// Every way of one language must count the same primes: a different count is a bug, not a result.
+void check_answers(const std::vector<WayResult>& results) {
+    for (const WayResult& r : results)
+        for (const WayResult& s : results)
+            if (r.answer && s.answer && r.lang == s.lang && *r.answer != *s.answer)
+                throw RaceError(fmt::format("the {} {} way counted {} primes, the {} way {}", r.lang, way_name(r.way),
+                                            *r.answer, way_name(s.way), *s.answer));
+}
+
+/// The Python ways, one interpreter each, against the same site (base) or on the cpu job.
+std::vector<WayResult> run_python_ways(const RaceOptions& o, const std::string& base) {
+    std::vector<WayResult> out;
+    const std::string problem = detail::python_problem(o.python_path);
+    const bool aiohttp = problem.empty() && (o.job == Job::cpu || detail::python_has_module(o.python_path, "aiohttp"));
+    const uint64_t expected_primes = o.job == Job::cpu ? count_primes(2, o.python_cpu_size) : 0;
+    for (Way w : o.ways) {
+        WayResult r;
+        r.way = w;
+        r.job = o.job;
+        r.lang = "Python";
+        r.label = "Python " + label_of(o, w);
+        r.at_once = at_once_of(o, w);
+        r.pages = o.job == Job::cpu ? o.chunks : o.pages;
+        r.ideal_speedup = ideal_speedup(r.pages, r.at_once);
+        if (!problem.empty()) {
+            r.skipped = problem;
+        } else if (w == Way::coroutines && !aiohttp) {
+            r.skipped = fmt::format("{} has no aiohttp (apt-get install python3-aiohttp)", o.python_path);
+        }
+        if (!r.skipped.empty()) {
+            out.push_back(std::move(r));
+            continue;
+        }
+        ProgressMeter meter(o.progress, o.progress_out, "Python " + std::string(way_name(w)), r.pages);
+        detail::PythonRun run;
+        run.python = o.python_path;
+        run.mode = o.job == Job::cpu ? "cpu" : "io";
+        run.way = std::string(way_name(w));
+        run.base = o.job == Job::cpu ? "" : base;
+        run.items = r.pages;
+        run.workers = o.workers;
+        run.concurrency = o.job == Job::cpu ? static_cast<size_t>(o.python_cpu_size) : o.concurrency;
+        run.timeout_s = std::chrono::duration<double>(std::chrono::seconds(30) + o.latency + o.jitter).count();
+        run.on_progress = [&meter](size_t n) { meter.add(n); };
+        detail::PythonReport rep;
+        try {
+            rep = detail::run_python_way(run);
+        } catch (const std::exception& e) {
+            meter.finish();
+            throw RaceError(e.what());
+        }
+        meter.finish();
+        r.ok = rep.ok;
+        r.failed = rep.failed;
+        r.wall_s = rep.wall_s;
+        r.pages_per_s = r.wall_s > 0 ? static_cast<double>(r.ok + r.failed) / r.wall_s : 0;
+        r.cpu_s = rep.cpu_s;
+        r.peak_rss_bytes = (rep.self_rss_kib + rep.workers_rss_kib) * 1024;
+        r.processes = 1 + rep.workers;
+        if (o.job == Job::cpu) {
+            if (!rep.primes)
+                throw RaceError(fmt::format("the Python {} way reported no count of primes", way_name(w)));
+            if (*rep.primes != expected_primes)
+                throw RaceError(fmt::format("the Python {} way counted {} primes below {}, not {}", way_name(w),
+                                            *rep.primes, o.python_cpu_size, expected_primes));
+            r.answer = rep.primes;
+        }
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+}  // namespace
+
 std::vector<WayResult> run_race(const RaceOptions& options) {
     RaceOptions o = options;
     if (!o.urls.empty()) o.pages = o.urls.size();
@@ -599,20 +835,19 @@ std::vector<WayResult> run_race(const RaceOptions& options) {
     } reaper{procs};
 
     std::optional<SiteThread> site;
-    std::string go = "urls";  // any line but an empty one starts a way
-    if (o.urls.empty()) {
+    std::string go = "go";  // any line but an empty one starts a way
+    if (o.job == Job::io && o.urls.empty()) {
         SiteOptions so;
         so.pages = o.pages;
         so.latency = o.latency;
         so.jitter = o.jitter;
         site.emplace(so);
         go = site->base();
-    } else if (std::string problem = aio::run(first_unreachable(o.urls)); !problem.empty()) {
-        throw RaceError(problem);
+    } else if (o.job == Job::io) {
+        if (std::string problem = aio::run(first_unreachable(o.urls)); !problem.empty()) throw RaceError(problem);
     }
 
     std::vector<WayResult> results;
-    std::optional<double> sequential_wall;
     for (WayProcess& p : procs) {
         write_all(p.go_fd, go + "\n", true);
         close_fd(p.go_fd);
@@ -636,17 +871,18 @@ std::vector<WayResult> run_race(const RaceOptions& options) {
             throw RaceError(fmt::format("the {} way failed:{}", name, why));
         }
         WayResult r;
-        uint64_t workers_rss_kib = 0, self_rss_kib = 0;
+        uint64_t workers_rss_kib = 0, self_rss_kib = 0, primes = 0;
         size_t workers = 0;
-        if (tag != "ok" || !(in >> r.ok >> r.failed >> r.wall_s >> workers_rss_kib >> workers >> self_rss_kib))
+        if (tag != "ok" ||
+            !(in >> r.ok >> r.failed >> r.wall_s >> workers_rss_kib >> workers >> self_rss_kib >> primes))
             throw RaceError(fmt::format("the {} way's process {} without reporting", name, describe_status(status)));
         r.way = p.way;
+        r.job = o.job;
         r.label = label_of(o, p.way);
         r.at_once = at_once_of(o, p.way);
-        r.pages = o.pages;
+        r.pages = o.job == Job::cpu ? o.chunks : o.pages;
         r.pages_per_s = r.wall_s > 0 ? static_cast<double>(r.ok + r.failed) / r.wall_s : 0;
-        r.cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-                  static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+        r.cpu_s = cpu_seconds(ru);
         // wait4's ru_maxrss is the largest of the process and its children, not their sum: the
         // workers' peaks come from the workers themselves.
         if (p.way == Way::processes) {
@@ -656,11 +892,16 @@ std::vector<WayResult> run_race(const RaceOptions& options) {
             r.peak_rss_bytes = static_cast<uint64_t>(ru.ru_maxrss) * 1024;
         }
         r.ideal_speedup = ideal_speedup(r.pages, r.at_once);
-        if (p.way == Way::sequential) sequential_wall = r.wall_s;
+        if (o.job == Job::cpu) r.answer = primes;
         results.push_back(std::move(r));
     }
-    for (WayResult& r : results)
-        if (sequential_wall && r.wall_s > 0) r.speedup = *sequential_wall / r.wall_s;
+    if (o.python) {
+        std::vector<WayResult> py = run_python_ways(o, site ? site->base() : std::string());
+        for (WayResult& r : py)
+            results.push_back(std::move(r));
+    }
+    check_answers(results);
+    set_speedups(results);
     return results;
 }
 
@@ -670,10 +911,14 @@ namespace {
 
 std::string mib(uint64_t bytes) { return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0)); }
 
-const WayResult* find(const std::vector<WayResult>& rs, Way w) {
+const WayResult* find(const std::vector<WayResult>& rs, Way w, std::string_view lang = "C++") {
     for (const WayResult& r : rs)
-        if (r.way == w) return &r;
+        if (r.way == w && r.lang == lang && r.skipped.empty()) return &r;
     return nullptr;
+}
+
+bool has_lang(const std::vector<WayResult>& rs, std::string_view lang) {
+    return std::any_of(rs.begin(), rs.end(), [lang](const WayResult& r) { return r.lang == lang; });
 }
 
 /// Breaks `text` into lines of at most `width` columns at spaces (a terminal's 100 columns).
@@ -698,27 +943,52 @@ std::string versus_ideal(const WayResult& r) {
     return fmt::format("{:.1f}x of an ideal {:.1f}x", *r.speedup, r.ideal_speedup);
 }
 
+/// "148,933".
+std::string grouped(uint64_t v) {
+    const std::string digits = std::to_string(v);
+    std::string out;
+    for (size_t i = 0; i < digits.size(); ++i) {
+        if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+        out += digits[i];
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string format_table(const std::vector<WayResult>& results) {
-    std::string out = fmt::format("{:<17} {:>6} {:>6} {:>7} {:>8} {:>6} {:>10} {:>8} {:>6}\n", "way", "pages", "failed",
-                                  "wall s", "pages/s", "cpu s", "peak RSS", "speed-up", "ideal");
+    const bool cpu = !results.empty() && results.front().job == Job::cpu;
+    const std::string items = cpu ? "chunks" : "pages";
+    size_t width = 17;
+    for (const WayResult& r : results)
+        width = std::max(width, r.label.size());
+    std::string out = fmt::format("{:<{}} {:>6} {:>6} {:>7} {:>8} {:>6} {:>10} {:>8} {:>6}\n", "way", width, items,
+                                  "failed", "wall s", items + "/s", "cpu s", "peak RSS", "speed-up", "ideal");
     bool summed = false;
+    std::string skipped;
     for (const WayResult& r : results) {
+        if (!r.skipped.empty()) {
+            out += fmt::format("{:<{}} skipped: {}\n", r.label, width, r.skipped);
+            continue;
+        }
         std::string rss = mib(r.peak_rss_bytes);
         if (r.processes > 1) {
             rss += "*";
             summed = true;
         }
-        out += fmt::format("{:<17} {:>6} {:>6} {:>7.2f} {:>8.1f} {:>6.3f} {:>10} {:>8} {:>5.1f}x\n", r.label, r.pages,
-                           r.failed, r.wall_s, r.pages_per_s, r.cpu_s, rss, speedup_text(r), r.ideal_speedup);
+        out += fmt::format("{:<{}} {:>6} {:>6} {:>7.2f} {:>8.1f} {:>6.3f} {:>10} {:>8} {:>5.1f}x\n", r.label, width,
+                           r.pages, r.failed, r.wall_s, r.pages_per_s, r.cpu_s, rss, speedup_text(r), r.ideal_speedup);
     }
-    out += fmt::format("{}\n", ideal_formula);
+    out += fmt::format("{}\n", cpu ? cpu_ideal_formula : ideal_formula);
     if (summed) out += "* the sum of the peaks of the way's processes: its own and each worker's\n";
+    if (has_lang(results, "Python"))
+        out += "speed-ups are against the sequential way of the same language\n";
     return out;
 }
 
-std::string explanation(const std::vector<WayResult>& results, const RaceOptions& o) {
+namespace {
+
+std::string io_explanation(const std::vector<WayResult>& results, const RaceOptions& o) {
     const WayResult* seq = find(results, Way::sequential);
     const WayResult* thr = find(results, Way::threads);
     const WayResult* coro = find(results, Way::coroutines);
@@ -753,7 +1023,81 @@ std::string explanation(const std::vector<WayResult>& results, const RaceOptions
             versus_ideal(*procs), mib(procs->peak_rss_bytes), procs->processes, procs->cpu_s);
     s += " In C++ there is no GIL: threads could also compute in parallel, which Python's cannot; here it makes no "
          "difference, because the job is waiting, not computing.";
-    return wrap(s, 100);
+    const WayResult* py_coro = find(results, Way::coroutines, "Python");
+    const WayResult* py_seq = find(results, Way::sequential, "Python");
+    if (py_coro || py_seq) {
+        s += " Python's ways wait as well as aiocpp's (the same latency bounds both), so their speed-ups come out "
+             "alike; what differs is the work around the waiting:";
+        for (const WayResult* py : {py_seq, py_coro}) {
+            if (!py) continue;
+            const WayResult* cc = find(results, py->way);
+            if (cc && cc->cpu_s > 0)
+                s += fmt::format(" Python's {} way spent {:.3f} s of CPU where aiocpp's spent {:.3f} s ({:.0f}x).",
+                                 way_name(py->way), py->cpu_s, cc->cpu_s, py->cpu_s / cc->cpu_s);
+            else
+                s += fmt::format(" Python's {} way spent {:.3f} s of CPU.", way_name(py->way), py->cpu_s);
+        }
+    }
+    return s;
+}
+
+/// A speed-up that noise alone does not explain on a busy machine.
+bool gained(const WayResult* r) { return r && r->speedup && *r->speedup >= 1.2; }
+
+std::string cpu_explanation(const std::vector<WayResult>& results, const RaceOptions& o) {
+    const WayResult* seq = find(results, Way::sequential);
+    const WayResult* thr = find(results, Way::threads);
+    const WayResult* coro = find(results, Way::coroutines);
+    const WayResult* procs = find(results, Way::processes);
+    const int cores = available_cores();
+    std::string s = fmt::format(
+        "The job is CPU-bound: counting the primes below {} is all computing and no waiting, so a way gains only by "
+        "computing on several cores at once, and never more than the {} core{} here allow.",
+        grouped(o.cpu_size), cores, cores == 1 ? "" : "s");
+    if (seq)
+        s += fmt::format(" Sequential counts the {} chunks in turn ({:.2f} s, {} primes).", seq->pages, seq->wall_s,
+                         seq->answer ? grouped(*seq->answer) : "?");
+    if (thr && gained(thr))
+        s += fmt::format(
+            " Threads do gain ({}): in C++ there is no GIL, so each thread computes on a core of its own, "
+            "sharing the process's memory.",
+            versus_ideal(*thr));
+    else if (thr)
+        s += fmt::format(
+            " Threads gained little here ({}){}; in C++ there is no GIL, and on idle cores each thread computes on "
+            "a core of its own.",
+            versus_ideal(*thr), cores == 1 ? ": there is one core" : ": the cores were busy with other work");
+    if (coro)
+        s += fmt::format(
+            " Coroutines {} ({}): they take turns on one thread, and a coroutine that computes does not give the "
+            "loop back until it is done, so nothing overlaps; they are for waiting, not computing.",
+            gained(coro) ? "came out ahead only by the machine's noise" : "do not gain", versus_ideal(*coro));
+    if (procs)
+        s += fmt::format(" Processes {} ({}), each worker a process of its own: {} over {} processes.",
+                         gained(procs) ? "gain as threads do" : "gained little here as well", versus_ideal(*procs),
+                         mib(procs->peak_rss_bytes), procs->processes);
+    const WayResult* py_thr = find(results, Way::threads, "Python");
+    const WayResult* py_procs = find(results, Way::processes, "Python");
+    if (py_thr || py_procs) {
+        s += fmt::format(" Python counted the primes below {} (pure Python is far slower at it).",
+                         grouped(o.python_cpu_size));
+        if (py_thr)
+            s += fmt::format(
+                " Its threads {} ({}): the GIL lets one thread run Python bytecode at a time, so they take turns on "
+                "one core.",
+                gained(py_thr) ? "came out ahead only by the machine's noise" : "gain nothing", versus_ideal(*py_thr));
+        if (py_procs)
+            s += fmt::format(" Its processes {} ({}): each has an interpreter, and a GIL, of its own.",
+                             gained(py_procs) ? "do gain" : "gained little here, but they can", versus_ideal(*py_procs));
+        s += " That is the course's rule for CPU-bound Python: processes, not threads; in C++ both work.";
+    }
+    return s;
+}
+
+}  // namespace
+
+std::string explanation(const std::vector<WayResult>& results, const RaceOptions& o) {
+    return wrap(o.job == Job::cpu ? cpu_explanation(results, o) : io_explanation(results, o), 100);
 }
 
 nlohmann::json to_json(const std::vector<WayResult>& results, const RaceOptions& o) {
@@ -761,7 +1105,9 @@ nlohmann::json to_json(const std::vector<WayResult>& results, const RaceOptions&
     for (const WayResult& r : results) {
         nlohmann::json j;
         j["way"] = std::string(way_name(r.way));
+        j["lang"] = r.lang;
         j["label"] = r.label;
+        j["skipped"] = r.skipped.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.skipped);
         j["at_once"] = r.at_once;
         j["pages"] = r.pages;
         j["ok"] = r.ok;
@@ -773,18 +1119,28 @@ nlohmann::json to_json(const std::vector<WayResult>& results, const RaceOptions&
         j["processes"] = r.processes;
         j["speedup"] = r.speedup ? nlohmann::json(*r.speedup) : nlohmann::json(nullptr);
         j["ideal_speedup"] = r.ideal_speedup;
+        j["primes"] = r.answer ? nlohmann::json(*r.answer) : nlohmann::json(nullptr);
         ways.push_back(std::move(j));
     }
     nlohmann::json opts;
-    opts["pages"] = o.urls.empty() ? o.pages : o.urls.size();
-    opts["urls"] = o.urls;
-    opts["latency"] = format_duration(o.latency);
-    opts["jitter"] = format_duration(o.jitter);
-    opts["concurrency"] = o.concurrency;
+    opts["job"] = o.job == Job::cpu ? "cpu" : "io";
     opts["workers"] = o.workers;
+    opts["python"] = o.python;
+    if (o.job == Job::cpu) {
+        opts["cpu_size"] = o.cpu_size;
+        opts["chunks"] = o.chunks;
+        opts["cores"] = available_cores();
+        if (o.python) opts["python_cpu_size"] = o.python_cpu_size;
+    } else {
+        opts["pages"] = o.urls.empty() ? o.pages : o.urls.size();
+        opts["urls"] = o.urls;
+        opts["latency"] = format_duration(o.latency);
+        opts["jitter"] = format_duration(o.jitter);
+        opts["concurrency"] = o.concurrency;
+    }
     nlohmann::json out;
     out["options"] = std::move(opts);
-    out["ideal_formula"] = std::string(ideal_formula);
+    out["ideal_formula"] = std::string(o.job == Job::cpu ? cpu_ideal_formula : ideal_formula);
     out["ways"] = std::move(ways);
     return out;
 }

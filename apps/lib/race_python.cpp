@@ -197,6 +197,7 @@ PythonReport run_python_way(const PythonRun& run) {
         rep.workers = result->at("workers").get<size_t>();
         rep.workers_rss_kib = result->at("workers_rss_kib").get<uint64_t>();
         rep.self_rss_kib = result->at("self_rss_kib").get<uint64_t>();
+        if (result->contains("primes")) rep.primes = result->at("primes").get<uint64_t>();
     } catch (const nlohmann::json::exception& e) {
         throw std::runtime_error(fmt::format("{} reported a result without {}", who, e.what()));
     }

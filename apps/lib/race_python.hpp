@@ -28,6 +28,8 @@ struct PythonReport {
     uint64_t self_rss_kib = 0;
     uint64_t workers_rss_kib = 0;
     size_t workers = 0;
+    /// cpu: the primes the way counted.
+    std::optional<uint64_t> primes;
 };
 
 struct PythonRun {
