@@ -2,9 +2,10 @@
 //
 // The script is built here and fed to gnuplot's stdin with the data inline, so nothing but the
 // output is ever written to disk. Only numbers go into the datablock; every text (titles, tick
-// labels, value labels) is a single-quoted gnuplot literal, where nothing but the quote itself is
-// special, and the terminal is `noenhanced`, so no '^', '_', '{' or '@' in a label turns into
-// markup.
+// labels, value labels) is a double-quoted gnuplot literal with its quotes and backslashes
+// escaped, and the terminal is `noenhanced`, so no '^', '_', '{' or '@' in a label turns into
+// markup. Not single quotes, though only the quote is special in them: gnuplot's scanner reads a
+// literal that starts with a doubled quote ('''') as an empty string and a stray token.
 #include "aio_app/chart.hpp"
 
 #include <unistd.h>
@@ -131,18 +132,19 @@ ChartOutcome failed(std::string why) {
 }  // namespace
 
 std::string gnuplot_quote(const std::string& text) {
-    std::string out = "'";
+    std::string out = "\"";
     for (const char ch : text) {
         const auto u = static_cast<unsigned char>(ch);
-        if (ch == '\'') {
-            out += "''";
+        if (ch == '"' || ch == '\\') {
+            out += '\\';
+            out += ch;
         } else if (u < 0x20 || u == 0x7f) {
             out += ' ';
         } else {
             out += ch;
         }
     }
-    out += '\'';
+    out += '"';
     return out;
 }
 

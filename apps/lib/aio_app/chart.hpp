@@ -71,8 +71,9 @@ struct ChartOutcome {
 /// but its stdin): what write_chart feeds it. Throws std::invalid_argument as write_chart does.
 [[nodiscard]] std::string chart_script(const ChartSpec& spec, const std::string& output);
 
-/// `text` as a gnuplot string literal: single-quoted, a quote doubled, control characters
-/// (line breaks included) turned into spaces, since a literal may not span lines.
+/// `text` as a gnuplot string literal: double-quoted, quotes and backslashes escaped with a backslash,
+/// control characters (line breaks included) turned into spaces, since a literal may not span
+/// lines.
 [[nodiscard]] std::string gnuplot_quote(const std::string& text);
 
 }  // namespace aio::app
