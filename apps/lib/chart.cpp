@@ -208,8 +208,11 @@ std::string chart_script(const ChartSpec& spec, const std::string& output) {
     for (size_t i = 0; i < spec.bars.size(); ++i) {
         const ChartBar& b = spec.bars[i];
         const std::string text = fmt::format("{:.1f}{}", b.value, spec.value_suffix);
+        // Just under its ideal, the label would sit on the outline's dashed top: above it, then.
+        double y = b.value;
+        if (b.ideal && *b.ideal > b.value && *b.ideal - b.value < (hi - lo) * 0.05) y = *b.ideal;
         s += fmt::format("set label {} {} at {},{} center offset 0,{} front\n", i + 1, gnuplot_quote(text),
-                         number(xs[i]), number(b.value), b.value < 0 ? "-0.8" : "0.6");
+                         number(xs[i]), number(y), b.value < 0 ? "-0.8" : "0.6");
     }
 
     s += "plot";
@@ -222,7 +225,7 @@ std::string chart_script(const ChartSpec& spec, const std::string& output) {
     }
     if (any_ideal)
         s += fmt::format(
-            ", \\\n    $bars using 1:3:({}) with boxes fill empty border lc rgb '#333333' dt 2 lw 1.5 title 'ideal'",
+            ", \\\n    $bars using 1:3:({}) with boxes fill empty lc rgb '#333333' dt 2 lw 1.5 title 'ideal'",
             number(box));
     s += "\nunset output\n";
     return s;
