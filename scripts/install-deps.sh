@@ -9,6 +9,7 @@ PACKAGES=(
   libssl-dev zlib1g-dev node-llhttp
   libclang-rt-14-dev
   python3 python3-aiohttp python3-uvloop curl openssl procps nginx-light wrk tinyproxy
+  gnuplot-nox
 )
 
 missing=()
