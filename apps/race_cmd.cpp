@@ -17,6 +17,7 @@
 
 #include <fmt/core.h>
 
+#include "aio_app/chart.hpp"
 #include "aio_app/race.hpp"
 #include "aio_app/site.hpp"
 #include "commands.hpp"
@@ -70,7 +71,35 @@ struct RaceArgs {
     bool json = false;
     bool cpu = false;
     bool workers_given = false;
+    std::string chart;  // "" until parsed: race.png, or race-cpu.png for --cpu
+    bool no_chart = false;
 };
+
+/// The speed-ups as bars, C++ and Python side by side; nothing to draw without a sequential way.
+std::optional<aio::app::ChartSpec> chart_of(const std::vector<aio::app::WayResult>& results,
+                                            const aio::app::RaceOptions& o, const std::string& path) {
+    aio::app::ChartSpec spec;
+    spec.path = path;
+    spec.y_label = "speed-up over sequential (outline: the ideal)";
+    if (o.job == aio::app::Job::cpu)
+        spec.title = fmt::format("aiocpp race --cpu: the primes below {} in {} chunks, {} cores", o.cpu_size, o.chunks,
+                                 aio::app::available_cores());
+    else if (!o.urls.empty())
+        spec.title = fmt::format("aiocpp race: {} URLs", o.urls.size());
+    else
+        spec.title = fmt::format("aiocpp race: {} pages, latency {}", o.pages, aio::app::format_duration(o.latency));
+    for (const aio::app::WayResult& r : results) {
+        if (!r.speedup) continue;
+        aio::app::ChartBar bar;
+        bar.group = r.lang;
+        bar.label = r.label.starts_with(r.lang + " ") ? r.label.substr(r.lang.size() + 1) : r.label;
+        bar.value = *r.speedup;
+        bar.ideal = r.ideal_speedup;
+        spec.bars.push_back(std::move(bar));
+    }
+    if (spec.bars.empty()) return std::nullopt;
+    return spec;
+}
 
 int run_race_command(RaceArgs& args) {
     aio::app::RaceOptions& o = args.race;
@@ -124,6 +153,18 @@ int run_race_command(RaceArgs& args) {
         fmt::print("{}\n", aio::app::to_json(results, o).dump(2));
     } else {
         fmt::print("\n{}\n{}", aio::app::format_table(results), aio::app::explanation(results, o));
+    }
+    if (!args.no_chart) {
+        // The chart's line goes where the table went, or beside the progress with --json.
+        std::FILE* out = args.json ? stderr : stdout;
+        const std::string path = !args.chart.empty() ? args.chart : args.cpu ? "race-cpu.png" : "race.png";
+        std::optional<aio::app::ChartSpec> spec = chart_of(results, o, path);
+        if (!spec) {
+            fmt::print(out, "\nno chart: it draws speed-ups over the sequential way, which did not run\n");
+        } else {
+            const aio::app::ChartOutcome chart = aio::app::write_chart(*spec);
+            fmt::print(out, "\n{}\n", chart.message);
+        }
     }
     size_t failed = 0;
     for (const aio::app::WayResult& r : results)
@@ -193,6 +234,10 @@ Command register_race(CLI::App& parent) {
         ->check(CLI::Range(uint64_t{3}, uint64_t{4'000'000'000}))
         ->capture_default_str()
         ->needs(python);
+    CLI::Option* chart =
+        cmd->add_option("--chart", args->chart, "Draw the speed-ups to this PNG (default race.png, race-cpu.png for --cpu)")
+            ->type_name("FILE");
+    cmd->add_flag("--no-chart", args->no_chart, "Draw no chart")->excludes(chart);
     cmd->add_flag("--json", args->json, "Print the results as JSON instead of the table (docs/race.md lists the keys)");
     cmd->footer("Each way runs in a forked process of its own; docs/race.md explains the measures and the ideal.");
     return Command{cmd, [args, cmd] {

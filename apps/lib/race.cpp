@@ -25,6 +25,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <queue>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -696,6 +697,25 @@ size_t cpu_parallelism(Way w, int workers, int cores, size_t chunks) {
     return std::max<size_t>(1, std::min(k, chunks));
 }
 
+double ideal_speedup(const std::vector<std::chrono::nanoseconds>& delays, size_t at_once) {
+    if (delays.empty() || at_once == 0) return 1;
+    std::chrono::nanoseconds sum{0};
+    // The k lanes' end times; each page goes to the lane that frees first.
+    std::priority_queue<std::chrono::nanoseconds, std::vector<std::chrono::nanoseconds>, std::greater<>> lanes;
+    for (size_t i = 0; i < std::min(at_once, delays.size()); ++i)
+        lanes.push(std::chrono::nanoseconds(0));
+    std::chrono::nanoseconds makespan{0};
+    for (const std::chrono::nanoseconds d : delays) {
+        sum += d;
+        const std::chrono::nanoseconds end = lanes.top() + d;
+        lanes.pop();
+        lanes.push(end);
+        makespan = std::max(makespan, end);
+    }
+    if (makespan.count() <= 0) return ideal_speedup(delays.size(), at_once);  // no latency: count rounds
+    return static_cast<double>(sum.count()) / static_cast<double>(makespan.count());
+}
+
 double ideal_speedup(size_t pages, size_t at_once) {
     if (pages == 0 || at_once == 0) return 1;
     const size_t rounds = (pages + at_once - 1) / at_once;
@@ -748,7 +768,8 @@ void check_answers(const std::vector<WayResult>& results) {
 }
 
 /// The Python ways, one interpreter each, against the same site (base) or on the cpu job.
-std::vector<WayResult> run_python_ways(const RaceOptions& o, const std::string& base) {
+std::vector<WayResult> run_python_ways(const RaceOptions& o, const std::string& base,
+                                       const std::vector<std::chrono::nanoseconds>& delays) {
     std::vector<WayResult> out;
     const std::string problem = detail::python_problem(o.python_path);
     const bool aiohttp = problem.empty() && (o.job == Job::cpu || detail::python_has_module(o.python_path, "aiohttp"));
@@ -761,7 +782,7 @@ std::vector<WayResult> run_python_ways(const RaceOptions& o, const std::string& 
         r.label = "Python " + label_of(o, w);
         r.at_once = at_once_of(o, w);
         r.pages = o.job == Job::cpu ? o.chunks : o.pages;
-        r.ideal_speedup = ideal_speedup(r.pages, r.at_once);
+        r.ideal_speedup = delays.empty() ? ideal_speedup(r.pages, r.at_once) : ideal_speedup(delays, r.at_once);
         if (!problem.empty()) {
             r.skipped = problem;
         } else if (w == Way::coroutines && !aiohttp) {
@@ -835,14 +856,18 @@ std::vector<WayResult> run_race(const RaceOptions& options) {
     } reaper{procs};
 
     std::optional<SiteThread> site;
+    std::vector<std::chrono::nanoseconds> delays;  // the site's, page by page
     std::string go = "go";  // any line but an empty one starts a way
     if (o.job == Job::io && o.urls.empty()) {
         SiteOptions so;
         so.pages = o.pages;
         so.latency = o.latency;
         so.jitter = o.jitter;
+        so.per_page_delay = true;  // every way meets the same delays, which the ideal is computed from
         site.emplace(so);
         go = site->base();
+        for (size_t i = 1; i <= o.pages; ++i)
+            delays.push_back(page_delay(i, so));
     } else if (o.job == Job::io) {
         if (std::string problem = aio::run(first_unreachable(o.urls)); !problem.empty()) throw RaceError(problem);
     }
@@ -878,6 +903,7 @@ std::vector<WayResult> run_race(const RaceOptions& options) {
             throw RaceError(fmt::format("the {} way's process {} without reporting", name, describe_status(status)));
         r.way = p.way;
         r.job = o.job;
+        r.urls = !o.urls.empty();
         r.label = label_of(o, p.way);
         r.at_once = at_once_of(o, p.way);
         r.pages = o.job == Job::cpu ? o.chunks : o.pages;
@@ -891,12 +917,12 @@ std::vector<WayResult> run_race(const RaceOptions& options) {
         } else {
             r.peak_rss_bytes = static_cast<uint64_t>(ru.ru_maxrss) * 1024;
         }
-        r.ideal_speedup = ideal_speedup(r.pages, r.at_once);
+        r.ideal_speedup = delays.empty() ? ideal_speedup(r.pages, r.at_once) : ideal_speedup(delays, r.at_once);
         if (o.job == Job::cpu) r.answer = primes;
         results.push_back(std::move(r));
     }
     if (o.python) {
-        std::vector<WayResult> py = run_python_ways(o, site ? site->base() : std::string());
+        std::vector<WayResult> py = run_python_ways(o, site ? site->base() : std::string(), delays);
         for (WayResult& r : py)
             results.push_back(std::move(r));
     }
@@ -933,6 +959,11 @@ std::string wrap(const std::string& text, size_t width) {
         line += (line.empty() ? "" : " ") + w;
     }
     return out + line + "\n";
+}
+
+std::string_view formula_of(const std::vector<WayResult>& results) {
+    if (!results.empty() && results.front().job == Job::cpu) return cpu_ideal_formula;
+    return results.empty() || !results.front().urls ? ideal_formula : urls_ideal_formula;
 }
 
 std::string speedup_text(const WayResult& r) { return r.speedup ? fmt::format("{:.1f}x", *r.speedup) : "-"; }
@@ -979,7 +1010,7 @@ std::string format_table(const std::vector<WayResult>& results) {
         out += fmt::format("{:<{}} {:>6} {:>6} {:>7.2f} {:>8.1f} {:>6.3f} {:>10} {:>8} {:>5.1f}x\n", r.label, width,
                            r.pages, r.failed, r.wall_s, r.pages_per_s, r.cpu_s, rss, speedup_text(r), r.ideal_speedup);
     }
-    out += fmt::format("{}\n", cpu ? cpu_ideal_formula : ideal_formula);
+    out += fmt::format("{}\n", formula_of(results));
     if (summed) out += "* the sum of the peaks of the way's processes: its own and each worker's\n";
     if (has_lang(results, "Python"))
         out += "speed-ups are against the sequential way of the same language\n";
@@ -1140,7 +1171,8 @@ nlohmann::json to_json(const std::vector<WayResult>& results, const RaceOptions&
     }
     nlohmann::json out;
     out["options"] = std::move(opts);
-    out["ideal_formula"] = std::string(o.job == Job::cpu ? cpu_ideal_formula : ideal_formula);
+    out["ideal_formula"] =
+        std::string(o.job == Job::cpu ? cpu_ideal_formula : o.urls.empty() ? ideal_formula : urls_ideal_formula);
     out["ways"] = std::move(ways);
     return out;
 }

@@ -40,6 +40,16 @@ uint64_t mix64(uint64_t x) noexcept {
     return x ^ (x >> 31);
 }
 
+// latency + a uniform draw from [-jitter, +jitter] (never below zero), the draw being the n-th of
+// the seed's sequence.
+std::chrono::nanoseconds jittered(const SiteOptions& options, uint64_t n) {
+    if (options.jitter <= 0ns) return std::max(options.latency, std::chrono::nanoseconds(0));
+    const auto j = static_cast<uint64_t>(options.jitter.count());
+    const uint64_t r = mix64(options.seed + 0x9e3779b97f4a7c15ULL * n);
+    const auto offset = static_cast<int64_t>(r % (2 * j + 1)) - static_cast<int64_t>(j);
+    return std::max(options.latency + std::chrono::nanoseconds(offset), std::chrono::nanoseconds(0));
+}
+
 // The filler of a page's body: ordinary words, so the page compresses and reads like text.
 constexpr std::array<std::string_view, 32> kWords{
     "asyncio", "event",    "loop",   "coroutine", "task",     "future",  "await",   "socket",
@@ -96,12 +106,15 @@ struct SiteState {
     std::shared_ptr<uint64_t> requests;
     uint64_t draws = 0;  // delays drawn so far: the PRNG's position
 
-    std::chrono::nanoseconds next_delay() {
-        if (options.jitter <= 0ns) return std::max(options.latency, std::chrono::nanoseconds(0));
-        const auto j = static_cast<uint64_t>(options.jitter.count());
-        const uint64_t r = mix64(options.seed + 0x9e3779b97f4a7c15ULL * ++draws);
-        const auto offset = static_cast<int64_t>(r % (2 * j + 1)) - static_cast<int64_t>(j);
-        return std::max(options.latency + std::chrono::nanoseconds(offset), std::chrono::nanoseconds(0));
+    std::chrono::nanoseconds next_delay() { return jittered(options, ++draws); }
+
+    /// The delay for `path`: its page's own under per_page_delay, else the next draw.
+    std::chrono::nanoseconds delay_for(const std::string& path) {
+        if (options.per_page_delay && path.starts_with("/pages/")) {
+            const std::optional<uint64_t> i = parse_number(std::string_view(path).substr(7));
+            if (i && *i >= 1 && *i <= options.pages) return page_delay(static_cast<size_t>(*i), options);
+        }
+        return next_delay();
     }
 };
 
@@ -110,7 +123,7 @@ struct SiteState {
 aio::Task<aio::http::Response> delayed(std::shared_ptr<SiteState> st, aio::http::Request request,
                                        aio::http::Handler next) {
     if (st->requests) ++*st->requests;
-    const std::chrono::nanoseconds d = st->next_delay();
+    const std::chrono::nanoseconds d = st->delay_for(request.path());
     if (d > 0ns) co_await aio::sleep(d);
     co_return co_await next(std::move(request));
 }
@@ -235,6 +248,11 @@ std::string subject_alt_names(std::string_view extra_host) {
 }  // namespace
 
 // --- the content ---------------------------------------------------------------------------------
+
+std::chrono::nanoseconds page_delay(size_t i, const SiteOptions& options) {
+    // A stream of its own, apart from the per-request draws: keyed by the page, not by the order.
+    return jittered(options, mix64(0x5049474544454c41ULL ^ i));
+}
 
 std::string page_path(size_t i) { return "/pages/" + std::to_string(i); }
 

@@ -141,6 +141,40 @@ TEST(Race, IdealSpeedupIsPagesOverRounds) {
     EXPECT_DOUBLE_EQ(aio::app::ideal_speedup(5, 64), 5.0);
 }
 
+TEST(Race, IdealFromDelaysIsTheirSumOverTheLongestOfKLanesInOrder) {
+    using ns = std::chrono::nanoseconds;
+    // Equal delays: the rounds formula.
+    EXPECT_DOUBLE_EQ(aio::app::ideal_speedup(std::vector<ns>(160, 50ms), 64), 160.0 / 3);
+    EXPECT_DOUBLE_EQ(aio::app::ideal_speedup(std::vector<ns>(160, 50ms), 5), 5.0);
+    // 10, 10, 10, 30 ms two at a time: lanes end at 20 and 40 ms; 60 ms one at a time.
+    EXPECT_DOUBLE_EQ(aio::app::ideal_speedup(std::vector<ns>{10ms, 10ms, 10ms, 30ms}, 2), 1.5);
+    // A slow page first does not hold the others up: 30 | 10 10 10 -> 30 ms for 60.
+    EXPECT_DOUBLE_EQ(aio::app::ideal_speedup(std::vector<ns>{30ms, 10ms, 10ms, 10ms}, 2), 2.0);
+    EXPECT_DOUBLE_EQ(aio::app::ideal_speedup(std::vector<ns>{10ms, 20ms}, 1), 1.0);
+    EXPECT_DOUBLE_EQ(aio::app::ideal_speedup(std::vector<ns>(7, ns(0)), 2), 7.0 / 4);  // no latency: rounds
+    EXPECT_DOUBLE_EQ(aio::app::ideal_speedup(std::vector<ns>{}, 4), 1.0);
+}
+
+TEST(Race, WithJitterTheIdealComesFromThePagesOwnDelays) {
+    RaceOptions o = small_race();
+    o.pages = 12;
+    o.latency = 10ms;
+    o.jitter = 5ms;
+    o.ways = {Way::coroutines};
+    o.concurrency = 4;
+    const std::vector<WayResult> rs = aio::app::run_race(o);
+    ASSERT_EQ(rs.size(), 1u);
+    aio::app::SiteOptions so;
+    so.pages = 12;
+    so.latency = 10ms;
+    so.jitter = 5ms;
+    std::vector<std::chrono::nanoseconds> delays;
+    for (size_t i = 1; i <= 12; ++i)
+        delays.push_back(aio::app::page_delay(i, so));
+    EXPECT_DOUBLE_EQ(rs[0].ideal_speedup, aio::app::ideal_speedup(delays, 4));
+    EXPECT_EQ(rs[0].ok, 12u);
+}
+
 std::vector<WayResult> made_up_results() {
     std::vector<WayResult> rs;
     const Way ways[] = {Way::sequential, Way::threads, Way::coroutines, Way::processes};
@@ -196,10 +230,14 @@ TEST(Race, TheJsonHasTheFourWaysWithTheDocumentedKeys) {
     for (size_t i = 0; i < 4; ++i) {
         const nlohmann::json& w = j["ways"][i];
         EXPECT_EQ(w["way"], names[i]);
-        for (const char* key : {"label", "at_once", "pages", "ok", "failed", "wall_s", "pages_per_s", "cpu_s",
-                                "peak_rss_bytes", "processes", "speedup", "ideal_speedup"})
+        for (const char* key : {"lang", "label", "skipped", "at_once", "pages", "ok", "failed", "wall_s",
+                                "pages_per_s", "cpu_s", "peak_rss_bytes", "processes", "speedup", "ideal_speedup",
+                                "primes"})
             EXPECT_TRUE(w.contains(key)) << names[i] << " has no " << key;
-        EXPECT_EQ(w.size(), 13u) << w.dump();
+        EXPECT_EQ(w.size(), 16u) << w.dump();
+        EXPECT_EQ(w["lang"], "C++");
+        EXPECT_TRUE(w["skipped"].is_null());
+        EXPECT_TRUE(w["primes"].is_null());
     }
     EXPECT_EQ(j["ways"][3]["processes"], 6);
     EXPECT_DOUBLE_EQ(j["ways"][1]["speedup"].get<double>(), 5.0);
@@ -359,6 +397,10 @@ TEST(RaceUrls, EveryWayFetchesTheUrlsAndA404Counts) {
         EXPECT_EQ(r.failed, 1u);
     }
     EXPECT_EQ(aio::app::to_json(rs, o)["options"]["urls"].size(), 8u);
+    // Real URLs' delays are unknown: the ideal assumes one even latency, and says so.
+    EXPECT_DOUBLE_EQ(rs[1].ideal_speedup, aio::app::ideal_speedup(8, 3));
+    EXPECT_NE(aio::app::format_table(rs).find(aio::app::urls_ideal_formula), std::string::npos);
+    EXPECT_EQ(aio::app::to_json(rs, o)["ideal_formula"], std::string(aio::app::urls_ideal_formula));
 }
 
 #ifdef AIO_CLI

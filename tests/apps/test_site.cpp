@@ -292,6 +292,47 @@ TEST(SiteLatency, JitterIsUniformWithinItsBoundsAndTheSeedRepeatsIt) {
     EXPECT_NEAR(sum / 200, 50.0, 1.5);
 }
 
+// Under per_page_delay each page waits its own page_delay() on every fetch, whatever the order.
+aio::Task<std::vector<double>> page_delays(SiteOptions o, std::vector<size_t> order) {
+    Site site = co_await Site::start(o);
+    ClientSession session;
+    aio::EventLoop& loop = aio::get_running_loop();
+    std::vector<double> out;
+    for (size_t i : order) {
+        const double t0 = loop.time();
+        co_await get(session, site.url(aio::app::page_path(i)));
+        out.push_back(loop.time() - t0);
+    }
+    co_await site.stop();
+    co_return out;
+}
+
+TEST(SiteLatency, PerPageDelayIsEachPagesOwnOnEveryFetch) {
+    SiteOptions o;
+    o.pages = 40;
+    o.latency = 50ms;
+    o.jitter = 10ms;
+    o.seed = 7;
+    o.per_page_delay = true;
+    std::vector<size_t> order;
+    for (size_t i = 1; i <= 40; ++i) order.push_back(i);
+    for (size_t i = 40; i >= 1; --i) order.push_back(i);  // again, backwards
+    const std::vector<double> d = run_virtual(page_delays(o, order));
+    ASSERT_EQ(d.size(), 80u);
+    std::set<long long> distinct;
+    for (size_t k = 0; k < 80; ++k) {
+        const std::chrono::nanoseconds want = aio::app::page_delay(order[k], o);
+        EXPECT_NEAR(d[k], std::chrono::duration<double>(want).count(), 1e-6) << "page " << order[k];
+        EXPECT_GE(want, 40ms);
+        EXPECT_LE(want, 60ms);
+        distinct.insert(want.count());
+    }
+    EXPECT_GT(distinct.size(), 30u) << "the pages' delays differ";
+    SiteOptions other = o;
+    other.seed = 8;
+    EXPECT_NE(aio::app::page_delay(3, o), aio::app::page_delay(3, other));
+}
+
 TEST(SiteLatency, NeverNegative) {
     SiteOptions o;
     o.latency = 5ms;

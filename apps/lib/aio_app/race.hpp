@@ -94,6 +94,8 @@ struct WayResult {
     Job job = Job::io;
     /// "C++" for aiocpp's ways, "Python" for race_ways.py's.
     std::string lang = "C++";
+    /// Raced --urls, not the site: the ideal then assumes one even latency.
+    bool urls = false;
     /// Why this way did not run ("" when it did): its other measures are then zero.
     std::string skipped;
     /// "threads (5)": the way and how many at once.
@@ -123,9 +125,17 @@ struct WayResult {
 /// What latency allows k requests at once: N pages take ceil(N / k) rounds of one latency each,
 /// so the ideal speed-up over one at a time is N / ceil(N / k).
 [[nodiscard]] double ideal_speedup(size_t pages, size_t at_once);
-/// That formula, as the table's footnote and the JSON state it.
+/// The same for pages whose delays differ (the site's jitter): one at a time takes their sum;
+/// k at once, each next page started as soon as one of the k ends, take the longest of the k
+/// lanes. The ideal is the one over the other; with equal delays, ideal_speedup(N, k).
+[[nodiscard]] double ideal_speedup(const std::vector<std::chrono::nanoseconds>& delays, size_t at_once);
+/// The formulas, as the table's footnote and the JSON state them: the site's pages (whose delays
+/// the race knows), and --urls (whose it does not).
 inline constexpr std::string_view ideal_formula =
-    "ideal = N / ceil(N / k): N pages, k requests at once, each round one latency long";
+    "ideal = the pages' delays one at a time / the same delays k at once, in order "
+    "(N / ceil(N / k) if all were equal)";
+inline constexpr std::string_view urls_ideal_formula =
+    "ideal = N / ceil(N / k): N URLs, k requests at once, each round one even latency long";
 /// The cpu job's: k is the chunks computed at once, which the cores bound.
 inline constexpr std::string_view cpu_ideal_formula =
     "ideal = N / ceil(N / k): N chunks, k computed at once (at most the cores), each round one chunk long";

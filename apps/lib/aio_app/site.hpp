@@ -33,7 +33,15 @@ struct SiteOptions {
     bool tls = false;
     /// Seeds the jitter: the same seed and the same order of requests give the same delays.
     uint64_t seed = 1;
+    /// Draw each page's delay once, from its number and the seed (page_delay()), instead of per
+    /// request: every fetch of /pages/i waits the same. The race sets it, so that its ways meet
+    /// the same delays and the ideal can be computed from them; other paths still draw per request.
+    bool per_page_delay = false;
 };
+
+/// The delay of /pages/i under per_page_delay: latency plus a uniform draw from [-jitter,
+/// +jitter] keyed by i and the seed, never below zero.
+[[nodiscard]] std::chrono::nanoseconds page_delay(size_t i, const SiteOptions& options);
 
 // --- the content, for clients that check what they got ---------------------------------------
 
