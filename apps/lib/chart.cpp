@@ -261,21 +261,26 @@ Task<ChartOutcome> write_chart_async(ChartSpec spec) {
 
     std::optional<CommunicateResult> result;
     bool timed_out = false;
+    std::optional<std::string> broken;
     try {
         auto talk = gnuplot.communicate(std::move(script));
         result = co_await wait_for(std::move(talk), spec.timeout);
     } catch (const TimeoutError&) {
         timed_out = true;
+    } catch (const std::exception& e) {
+        broken = e.what();
     } catch (const CancelledError&) {
         gnuplot.kill();
         remove_quietly(tmp);
         throw;
     }
-    if (timed_out) {
+    if (timed_out || broken) {
         gnuplot.kill();
         co_await gnuplot.wait();
         remove_quietly(tmp);
-        co_return failed(fmt::format("gnuplot did not finish within {} ms and was killed", spec.timeout.count()));
+        co_return failed(timed_out
+                             ? fmt::format("gnuplot did not finish within {} ms and was killed", spec.timeout.count())
+                             : fmt::format("talking to gnuplot: {}", *broken));
     }
 
     const int code = gnuplot.returncode().value_or(-1);

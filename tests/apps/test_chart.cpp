@@ -23,7 +23,9 @@
 #include <string>
 #include <vector>
 
+#include "aio/core/errors.hpp"
 #include "aio/core/run.hpp"
+#include "aio/core/timeout.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -286,6 +288,24 @@ TEST(Chart, HangingGnuplotIsKilled) {
     EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
     EXPECT_FALSE(out.written);
     EXPECT_EQ(out.message, "chart not written: gnuplot did not finish within 200 ms and was killed");
+    EXPECT_EQ(dir.entries(), std::set<std::string>{"fake-gnuplot"});
+}
+
+TEST(Chart, CancelledWhileDrawingLeavesNothing) {
+    TempDir dir;
+    ChartSpec spec = race_spec(dir.path / "race.png");
+    // Starts its output, then never finishes.
+    spec.gnuplot = dir.script("fake-gnuplot",
+                              "out=$(sed -n 's/^set output \"\\(.*\\)\"$/\\1/p')\n"
+                              "printf '\\211PNG half' > \"$out\"\n"
+                              "exec sleep 30\n");
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_THROW(aio::run([](ChartSpec s) -> aio::Task<void> {
+                     auto draw = aio::app::write_chart_async(std::move(s));
+                     (void)co_await aio::wait_for(std::move(draw), 300ms);
+                 }(spec)),
+                 aio::TimeoutError);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
     EXPECT_EQ(dir.entries(), std::set<std::string>{"fake-gnuplot"});
 }
 

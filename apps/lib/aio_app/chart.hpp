@@ -58,13 +58,13 @@ struct ChartOutcome {
 
 /// Draws the chart, running gnuplot on a loop of its own (aio::run): for plain code, not for a
 /// coroutine (it throws aio::RuntimeError on a thread whose loop is running). Throws
-/// std::invalid_argument for a spec that cannot be drawn: no bars, no path, a size below 1, a
-/// value or ideal that is not finite, a group and label pair given twice.
+/// std::invalid_argument for a spec that cannot be drawn: no bars, no path, no gnuplot program, a
+/// size below 1, a value or ideal that is not finite, a group and label pair given twice.
 [[nodiscard]] ChartOutcome write_chart(const ChartSpec& spec);
 
 /// The same from a coroutine: `co_await write_chart_async(spec)`. The spec is copied, so the
-/// caller's may go away before the task finishes. Cancellation kills gnuplot and removes the
-/// temporary file, then propagates.
+/// caller's may go away before the task finishes. Usage errors as write_chart. Cancellation kills
+/// gnuplot and removes the temporary file, then propagates.
 [[nodiscard]] Task<ChartOutcome> write_chart_async(ChartSpec spec);
 
 /// The gnuplot script that draws `spec` into `output` (the data inline, so gnuplot reads nothing
