@@ -132,8 +132,7 @@ struct WayResult {
 /// The formulas, as the table's footnote and the JSON state them: the site's pages (whose delays
 /// the race knows), and --urls (whose it does not).
 inline constexpr std::string_view ideal_formula =
-    "ideal = the pages' delays one at a time / the same delays k at once, in order "
-    "(N / ceil(N / k) if all were equal)";
+    "ideal = the pages' delays one at a time / k at once, in order (N / ceil(N / k) if all equal)";
 inline constexpr std::string_view urls_ideal_formula =
     "ideal = N / ceil(N / k): N URLs, k requests at once, each round one even latency long";
 /// The cpu job's: k is the chunks computed at once, which the cores bound.
