@@ -357,6 +357,8 @@ DeflateSide inbound_side(const DeflateParams& p, Role role) noexcept {
     return outbound_side(p, role == Role::server ? Role::client : Role::server);
 }
 
+Inflater::Inflater(DeflateSide side) : side_(side) {}
+
 Inflater::~Inflater() {
     if (zs_) inflateEnd(zs_.get());
 }
@@ -404,13 +406,23 @@ Inflater::Result Inflater::run(const char* in, size_t n, std::string& out, size_
 
 Inflater::Result Inflater::feed(const char* in, size_t n, std::string& out, size_t limit) {
     if (stream_end_ || n == 0) return Result::ok;
+    fed_ = true;
     return run(in, n, out, limit);
 }
 
 Inflater::Result Inflater::finish(std::string& out, size_t limit) {
+    // A compressed message without a byte of payload: the tail alone is not a whole block, so
+    // inflating it would leave zlib inside one. It can only mean an empty message.
+    if (!fed_) return Result::ok;
+    fed_ = false;
     Result r = Result::ok;
-    if (!stream_end_) r = run(reinterpret_cast<const char*>(deflate_tail), sizeof deflate_tail, out, limit);
-    if (r != Result::ok) return r;
+    if (!stream_end_) {
+        r = run(reinterpret_cast<const char*>(deflate_tail), sizeof deflate_tail, out, limit);
+        if (r != Result::ok) return r;
+        // With the tail, the message must end on a block boundary (zlib's data_type 128): one
+        // that stops inside a block would make the next message's bytes continue it.
+        if (!stream_end_ && !(zs_->data_type & 128)) return Result::bad_data;
+    }
     if (side_.no_context_takeover) {
         inflateReset(zs_.get());
     } else if (stream_end_) {
@@ -426,6 +438,8 @@ Inflater::Result Inflater::finish(std::string& out, size_t limit) {
     return Result::ok;
 }
 
+Deflater::Deflater(DeflateSide side) : side_(side) {}
+
 Deflater::~Deflater() {
     if (zs_) deflateEnd(zs_.get());
 }
@@ -438,6 +452,12 @@ void Deflater::compress(std::string_view in, std::string& out) {
             Z_OK)
             throw std::bad_alloc();
         zs_ = std::move(zs);
+    }
+    // zlib emits nothing for an empty sync flush right after another; RFC 7692 section 7.2.3.6
+    // sends an empty stored block's first byte, which the receiver's tail completes.
+    if (in.empty()) {
+        out.push_back('\0');
+        return;
     }
     z_stream& zs = *zs_;
     const size_t start = out.size();

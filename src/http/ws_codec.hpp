@@ -143,7 +143,7 @@ DeflateSide inbound_side(const DeflateParams& params, Role role) noexcept;
 /// connection that never receives one pays nothing for it.
 class Inflater {
 public:
-    explicit Inflater(DeflateSide side) : side_(side) {}
+    explicit Inflater(DeflateSide side);
     ~Inflater();
     Inflater(const Inflater&) = delete;
     Inflater& operator=(const Inflater&) = delete;
@@ -161,12 +161,13 @@ private:
     std::unique_ptr<z_stream_s> zs_;
     std::unique_ptr<char[]> scratch_;
     bool stream_end_ = false;  // the peer ended the deflate stream (a block with BFINAL) this message
+    bool fed_ = false;         // this message had compressed bytes
 };
 
 /// Compresses messages.
 class Deflater {
 public:
-    explicit Deflater(DeflateSide side) : side_(side) {}
+    explicit Deflater(DeflateSide side);
     ~Deflater();
     Deflater(const Deflater&) = delete;
     Deflater& operator=(const Deflater&) = delete;
