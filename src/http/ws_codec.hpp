@@ -248,7 +248,6 @@ private:
     uint8_t hdr_need_ = 2;
     bool in_payload_ = false;
     bool fin_ = false;
-    bool compressed_frame_ = false;
     uint8_t opcode_ = 0;
     bool masked_ = false;
     uint8_t mask_[4] = {};
