@@ -14,10 +14,11 @@ cmake --build --preset fuzz
 work="$(mktemp -d "${TMPDIR:-/tmp}/aiocpp-fuzz.XXXXXX")"
 echo "fuzz: working in $work"
 status=0
-for target in fuzz_server_request fuzz_client_response; do
+for target in fuzz_server_request fuzz_client_response fuzz_ws_frame_reader; do
   case "$target" in
     fuzz_server_request) seeds=fuzz/corpus/server_request ;;
     fuzz_client_response) seeds=fuzz/corpus/client_response ;;
+    fuzz_ws_frame_reader) seeds=fuzz/corpus/ws_frame_reader ;;
   esac
   mkdir -p "$work/$target/corpus" "$work/$target/artifacts"
   cp -R "$seeds"/. "$work/$target/corpus/"

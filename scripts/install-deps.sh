@@ -8,7 +8,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libfmt-dev nlohmann-json3-dev
   libssl-dev zlib1g-dev node-llhttp
   libclang-rt-14-dev
-  python3 python3-aiohttp python3-uvloop curl openssl procps nginx-light wrk tinyproxy
+  python3 python3-aiohttp python3-websockets python3-uvloop curl openssl procps nginx-light wrk tinyproxy
   gnuplot-nox
 )
 
