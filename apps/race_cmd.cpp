@@ -82,7 +82,8 @@ std::optional<aio::app::ChartSpec> chart_of(const std::vector<aio::app::WayResul
     spec.path = path;
     spec.y_label = "speed-up over sequential (outline: the ideal)";
     if (o.job == aio::app::Job::cpu)
-        spec.title = fmt::format("aiocpp race --cpu: the primes below {} in {} chunks, {} cores", o.cpu_size, o.chunks,
+        spec.title = fmt::format("aiocpp race --cpu: the primes below {}{} in {} chunks, {} cores", o.cpu_size,
+                                 o.python ? fmt::format(" (Python: below {})", o.python_cpu_size) : "", o.chunks,
                                  aio::app::available_cores());
     else if (!o.urls.empty())
         spec.title = fmt::format("aiocpp race: {} URLs", o.urls.size());

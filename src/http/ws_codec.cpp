@@ -286,10 +286,15 @@ std::optional<std::pair<DeflateParams, std::string>> negotiate_deflate(std::stri
         if (d.server_no_context_takeover) answer += "; server_no_context_takeover";
         if (d.client_no_context_takeover) answer += "; client_no_context_takeover";
         // An offered server_max_window_bits must be answered (section 7.1.2.1).
-        if (p->server_max_window_bits || d.server_max_window_bits < 15)
-            answer += "; server_max_window_bits=" + std::to_string(d.server_max_window_bits);
-        if (p->client_max_window_bits && d.client_max_window_bits < 15)
-            answer += "; client_max_window_bits=" + std::to_string(d.client_max_window_bits);
+        // Appended piece by piece: g++ 12 -O3 reports a bogus -Wrestrict on "literal" + std::to_string().
+        if (p->server_max_window_bits || d.server_max_window_bits < 15) {
+            answer += "; server_max_window_bits=";
+            answer += std::to_string(d.server_max_window_bits);
+        }
+        if (p->client_max_window_bits && d.client_max_window_bits < 15) {
+            answer += "; client_max_window_bits=";
+            answer += std::to_string(d.client_max_window_bits);
+        }
         return std::pair{d, std::move(answer)};
     }
     return std::nullopt;
@@ -299,9 +304,14 @@ std::string deflate_offer(const DeflateConfig& config) {
     std::string offer = "permessage-deflate";
     // Without a value: the server may choose the window this client compresses with.
     offer += "; client_max_window_bits";
-    if (config.client_max_window_bits < 15) offer += "=" + std::to_string(config.client_max_window_bits);
-    if (config.server_max_window_bits < 15)
-        offer += "; server_max_window_bits=" + std::to_string(config.server_max_window_bits);
+    if (config.client_max_window_bits < 15) {
+        offer += '=';
+        offer += std::to_string(config.client_max_window_bits);
+    }
+    if (config.server_max_window_bits < 15) {
+        offer += "; server_max_window_bits=";
+        offer += std::to_string(config.server_max_window_bits);
+    }
     if (config.server_no_context_takeover) offer += "; server_no_context_takeover";
     if (config.client_no_context_takeover) offer += "; client_no_context_takeover";
     return offer;
