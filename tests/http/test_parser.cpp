@@ -412,8 +412,12 @@ TEST(Parser, ATooLargeHeadGets431) {
     ParserLimits l;
     l.max_headers_size = 64;
     std::string head = "GET / HTTP/1.1\r\nHost: t\r\n";
-    for (int i = 0; i < 10; ++i)
-        head += "H" + std::to_string(i) + ": 0123456789\r\n";
+    for (int i = 0; i < 10; ++i) {
+        // Piece by piece: g++ 12 -O3 reports a bogus -Wrestrict on "H" + std::to_string(i).
+        head += 'H';
+        head += std::to_string(i);
+        head += ": 0123456789\r\n";
+    }
     Outcome r = parse_every_split(Kind::request, head + "\r\n", with_limits(l));
     EXPECT_EQ(r.error_status, 431) << r.error;
     EXPECT_TRUE(r.messages.empty());
