@@ -293,6 +293,19 @@ struct ChildReport {
     uint64_t primes = 0;           // cpu
 };
 
+/// The processes way's end: the workers exit and are reaped here, so that wait4() on this process
+/// counts their CPU; their peaks (reported with their results) are summed with this process's.
+void finish_pool(aio::mp::Pool& pool, const std::map<int64_t, int64_t>& peak_by_pid, ChildReport& rep) {
+    pool.close();
+    pool.join();
+    for (const auto& [pid, rss] : peak_by_pid)
+        rep.workers_rss_kib += static_cast<uint64_t>(rss);
+    rep.workers = peak_by_pid.size();
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    rep.self_rss_kib = static_cast<uint64_t>(ru.ru_maxrss);
+}
+
 ChildReport run_cpu_way(const RaceOptions& o, Way w) {
     const std::vector<Range> ranges = cpu_ranges(o.cpu_size, o.chunks);
     ProgressMeter meter(o.progress, o.progress_out, std::string(way_name(w)), ranges.size());
@@ -332,14 +345,7 @@ ChildReport run_cpu_way(const RaceOptions& o, Way w) {
                 peak_by_pid[pid] = std::max(peak_by_pid[pid], rss);
                 meter.add(1);
             }
-            pool.close();
-            pool.join();
-            for (const auto& [pid, rss] : peak_by_pid)
-                rep.workers_rss_kib += static_cast<uint64_t>(rss);
-            rep.workers = peak_by_pid.size();
-            rusage ru{};
-            ::getrusage(RUSAGE_SELF, &ru);
-            rep.self_rss_kib = static_cast<uint64_t>(ru.ru_maxrss);
+            finish_pool(pool, peak_by_pid, rep);
             break;
         }
     }
@@ -393,15 +399,7 @@ ChildReport run_way(const RaceOptions& o, Way w, const std::vector<Target>& targ
                 peak_by_pid[pid] = std::max(peak_by_pid[pid], rss);
                 meter.add(static_cast<size_t>(ok + failed));
             }
-            // The workers exit and are reaped here, so that wait4() on this process counts their CPU.
-            pool.close();
-            pool.join();
-            for (const auto& [pid, rss] : peak_by_pid)
-                rep.workers_rss_kib += static_cast<uint64_t>(rss);
-            rep.workers = peak_by_pid.size();
-            rusage ru{};
-            ::getrusage(RUSAGE_SELF, &ru);
-            rep.self_rss_kib = static_cast<uint64_t>(ru.ru_maxrss);
+            finish_pool(pool, peak_by_pid, rep);
             break;
         }
     }
