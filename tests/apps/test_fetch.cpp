@@ -552,6 +552,90 @@ TEST(FetchCommand, PlainLinesThenTheSummaryAndStatusOneWhenOneFailed) {
     EXPECT_EQ(slurp(out + "/5000"), aio::app::deterministic_bytes(0, 5000));
 }
 
+// The two commands end to end: `aiocpp serve` in a process of its own, `aiocpp fetch` from it
+// with the bar forced on (a pipe would get lines).
+TEST(FetchCommand, FromAiocppServeWithTheBar) {
+    aiotest::TempDir dir;
+    const std::string out = dir.path() + "/out";
+    aiotest::ProcResult r = aiotest::run_net([](std::string target) -> aio::Task<aiotest::ProcResult> {
+        aio::SubprocessOptions so;
+        so.stdout_ = aio::PIPE;
+        so.stderr_ = aio::DEVNULL;
+        so.stdin_ = aio::DEVNULL;
+        std::vector<std::string> serve_args{"serve",     "--port", "0",        "--pages", "4",
+                                            "--latency", "0ms",    "--jitter", "0ms"};
+        aio::Process serve = co_await aio::create_subprocess_exec(AIO_CLI, std::move(serve_args), std::move(so));
+        // Its first line names the URL: the wait is for that line, not for a time.
+        const std::string first = co_await serve.stdout->readline();
+        std::smatch m;
+        if (!std::regex_search(first, m, std::regex(R"(on (http://\S+/) )"))) {
+            serve.kill();
+            (void)co_await serve.wait();
+            throw std::runtime_error("serve said: " + first);
+        }
+        const std::string base = m[1];
+        std::vector<std::string> args{"fetch", "--progress", "bar", "-o", target, "-c", "2"};
+        for (int i = 1; i <= 4; ++i)
+            args.push_back(base + "pages/" + std::to_string(i));
+        args.push_back(base + "bytes/100000");
+        aiotest::ProcResult got = co_await aio::wait_for(aiotest::run_process(AIO_CLI, std::move(args)), 30s);
+        serve.terminate();
+        const std::string rest = co_await serve.stdout->read();
+        EXPECT_EQ(co_await serve.wait(), 0) << rest;
+        co_return got;
+    }(out));
+    EXPECT_EQ(r.code, 0) << r.out << r.err;
+    EXPECT_EQ(r.err, "");
+    // One line redrawn in place, ending on every file, then the summary on a line of its own.
+    EXPECT_TRUE(std::regex_search(
+        r.out, std::regex(R"(\r\x1b\[K\[#+\] 5/5 files  [0-9.]+ KiB  [0-9.]+ [KMG]?i?B/s\n5 ok, 0 failed, )")))
+        << r.out;
+    EXPECT_EQ(r.out.find("] ok: "), std::string::npos) << "the bar shows no line per file: " << r.out;
+    aio::app::SiteOptions so;
+    so.pages = 4;
+    for (size_t i = 1; i <= 4; ++i)
+        EXPECT_EQ(slurp(out + "/" + std::to_string(i)), aio::app::page_html(i, so));
+    EXPECT_EQ(slurp(out + "/100000"), aio::app::deterministic_bytes(0, 100000));
+}
+
+// Ctrl-C while a download is stuck mid-body: status 130, one line saying the .part files are
+// kept, no file under the final name, and no hang.
+TEST(FetchCommand, CtrlCIsOneLineAndStatus130) {
+    aiotest::TempDir dir;
+    aiotest::ProcResult r = aiotest::run_net([](std::string target) -> aio::Task<aiotest::ProcResult> {
+        aiotest::TestServer server;
+        aio::Event arrived, release;
+        server.app.router().add_get("/slow.bin", [&](aio::http::Request req) -> aio::Task<aio::http::Response> {
+            aio::http::StreamResponse resp;
+            resp.set_content_length(100000);
+            co_await resp.prepare(req);
+            const std::string start = aio::app::deterministic_bytes(0, 1000);
+            co_await resp.write(start);
+            arrived.set();
+            co_await release.wait();
+            throw std::runtime_error("the client is gone");
+        });
+        co_await server.start();
+        aio::SubprocessOptions so;
+        so.stdout_ = aio::PIPE;
+        so.stderr_ = aio::PIPE;
+        so.stdin_ = aio::DEVNULL;
+        std::vector<std::string> args{"fetch", server.url("/slow.bin"), "-o", target};
+        aio::Process fetch = co_await aio::create_subprocess_exec(AIO_CLI, std::move(args), std::move(so));
+        co_await arrived.wait();
+        fetch.send_signal(SIGINT);
+        aio::CommunicateResult res = co_await fetch.communicate();
+        const int code = co_await fetch.wait();
+        release.set();
+        co_await server.stop();
+        co_return aiotest::ProcResult{code, res.stdout_data.value_or(""), res.stderr_data.value_or("")};
+    }(dir.path()));
+    EXPECT_EQ(r.code, 130) << r.out << r.err;
+    EXPECT_EQ(r.err, "aiocpp fetch: interrupted; unfinished downloads are kept as NAME.part in " + dir.path() +
+                         " and resume on the next run\n");
+    EXPECT_FALSE(aiotest::file_exists(dir.path() + "/slow.bin"));
+}
+
 TEST(FetchCommand, BadInputIsOneLineAndStatusTwo) {
     aiotest::TempDir dir;
     write_file(dir.path() + "/empty", "\n# none\n");
