@@ -332,6 +332,67 @@ TEST(Fetch, RetriesWhatIsWorthRetryingAndResumesACutBody) {
     EXPECT_TRUE(aiotest::file_exists(stall.path + ".part")) << "kept for a later run to resume";
 }
 
+// A real reset: a raw server promises the whole body, sends half, and closes with SO_LINGER 0
+// so the client gets a RST, not a FIN. The retry asks for the rest, and gets it.
+TEST(Fetch, AConnectionResetMidBodyIsResumed) {
+    aiotest::TempDir dir;
+    struct Seen {
+        std::vector<std::string> ranges;
+        char* progress = nullptr;
+        size_t progress_size = 0;
+    } seen;
+    const std::string body = aio::app::deterministic_bytes(0, 150000);
+    FetchSummary s = aiotest::run_net([](Seen& log, const std::string& data,
+                                         std::string target) -> aio::Task<FetchSummary> {
+        auto serve = [&seen = log, &body = data](aio::StreamReader r, aio::StreamWriter w) -> aio::Task<void> {
+            const std::string head = co_await r.readuntil("\r\n\r\n");
+            std::smatch m;
+            const bool ranged = std::regex_search(head, m, std::regex("\r\nRange: bytes=([0-9]+)-\r\n"));
+            seen.ranges.push_back(ranged ? m[1].str() : "");
+            if (seen.ranges.size() == 1) {
+                w.write("HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+                        body.substr(0, body.size() / 2));
+                co_await w.drain();
+                linger l{1, 0};
+                ::setsockopt(w.transport().fileno(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+                w.transport().abort();
+                co_return;
+            }
+            const size_t from = ranged ? std::stoul(m[1].str()) : 0;
+            w.write("HTTP/1.1 206 Partial Content\r\nConnection: close\r\nContent-Range: bytes " +
+                    std::to_string(from) + "-" + std::to_string(body.size() - 1) + "/" + std::to_string(body.size()) +
+                    "\r\nContent-Length: " + std::to_string(body.size() - from) + "\r\n\r\n" + body.substr(from));
+            co_await w.drain();
+            w.close();
+        };
+        aio::Server server = co_await aio::start_server(std::move(serve), "127.0.0.1", 0);
+        FetchOptions o = quick(target);
+        o.urls.push_back("http://127.0.0.1:" + std::to_string(server.port()) + "/reset.bin");
+        o.progress = aio::app::FetchProgress::lines;
+        o.progress_out = ::open_memstream(&log.progress, &log.progress_size);
+        FetchSummary got = co_await aio::app::fetch_all(o);
+        std::fclose(o.progress_out);
+        server.close();
+        co_return got;
+    }(seen, body, dir.path()));
+    ASSERT_EQ(s.results.size(), 1u);
+    const FetchResult& r = s.results[0];
+    EXPECT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(r.attempts, 2);
+    EXPECT_TRUE(r.resumed);
+    EXPECT_EQ(slurp(dir.path() + "/reset.bin"), body);
+    ASSERT_EQ(seen.ranges.size(), 2u);
+    EXPECT_EQ(seen.ranges[0], "");
+    EXPECT_FALSE(seen.ranges[1].empty()) << "the retry asks for the rest";
+    EXPECT_LE(std::stoul(seen.ranges[1]), body.size() / 2);
+    EXPECT_EQ(r.received, body.size());
+    const std::string lines(seen.progress, seen.progress_size);
+    std::free(seen.progress);
+    EXPECT_TRUE(std::regex_search(
+        lines, std::regex(R"(^retry 1/2 in 0\.00 s: http://\S+/reset\.bin: [^\n]*Connection reset by peer[^\n]*\n)")))
+        << lines;
+}
+
 TEST(Fetch, ARetryAfterLongerThanAllowedFailsAtOnce) {
     aiotest::TempDir dir;
     FaultyServer f;
@@ -399,7 +460,8 @@ public:
             << "  client_body_temp_path " << dir << "/tmp_body;\n  proxy_temp_path " << dir << "/tmp_proxy;\n"
             << "  fastcgi_temp_path " << dir << "/tmp_fcgi;\n  uwsgi_temp_path " << dir << "/tmp_uwsgi;\n"
             << "  scgi_temp_path " << dir << "/tmp_scgi;\n"
-            << "  server {\n    listen 127.0.0.1:" << port_ << ";\n    root " << root << ";\n  }\n}\n";
+            << "  server {\n    listen 127.0.0.1:" << port_ << ";\n    root " << root << ";\n"
+            << "    location = /busy.bin { return 503; }\n  }\n}\n";
         std::vector<std::string> argv{"/usr/sbin/nginx", "-c", dir + "/nginx.conf", "-p", dir, "-e",
                                       dir + "/error.log"};
         std::vector<char*> args;
@@ -492,6 +554,29 @@ TEST(FetchNginx, ResumesAPartialFileWithRange) {
         lines.push_back(log);
     std::sort(lines.begin(), lines.end());
     EXPECT_EQ(lines, (std::vector<std::string>{"206 bytes=100000-", "416 bytes=1000-"}));
+
+    // nginx's own failures: a 503 is retried (each retry after the backoff), a 404 is not.
+    FetchOptions failing = quick(out);
+    failing.retries = 2;
+    failing.urls = {nginx.url("/busy.bin"), nginx.url("/absent.bin")};
+    const FetchSummary bad = aio::app::run_fetch(failing);
+    EXPECT_EQ(bad.failed, 2u);
+    EXPECT_EQ(bad.results.at(0).error, "503 Service Temporarily Unavailable");
+    EXPECT_EQ(bad.results[0].attempts, 3);
+    EXPECT_EQ(bad.results.at(1).error, "404 Not Found");
+    EXPECT_EQ(bad.results[1].attempts, 1);
+    EXPECT_FALSE(aiotest::file_exists(out + "/busy.bin"));
+    EXPECT_FALSE(aiotest::file_exists(out + "/absent.bin.part"));
+    log = nginx.log(6);
+    EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 6) << log;
+    auto count = [&log](const std::string& line) {
+        size_t n = 0;
+        for (size_t at = 0; (at = log.find("\n" + line + "\n", at)) != std::string::npos; ++at)
+            ++n;
+        return n;
+    };
+    EXPECT_EQ(count("503 -"), 3u) << log;
+    EXPECT_EQ(count("404 -"), 1u) << log;
 
     // --no-resume starts over and gets the whole file with a 200.
     write_file(out + "/big.bin.part", "garbage that is not a prefix");
