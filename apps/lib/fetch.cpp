@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -268,8 +269,8 @@ aio::Task<Attempt> attempt_once(Shared& sh, const Job& job, FetchResult& res) {
             co_return retry("206 Partial Content for another range than asked: starting over");
         }
         append = true;
-        res.resumed = true;
     }
+    res.resumed = append;  // an earlier attempt's resume does not count if this one starts over
 
     std::optional<aio::files::File> out;
     std::string write_error;
@@ -384,6 +385,8 @@ void check_fetch_url(const std::string& url) {
 }
 
 std::vector<std::string> read_fetch_urls(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) throw FetchUsageError(fmt::format("--urls: {} is a directory", path));
     std::ifstream in(path);
     if (!in) throw FetchUsageError(fmt::format("--urls: cannot read {}: {}", path, std::strerror(errno)));
     std::vector<std::string> urls;

@@ -153,6 +153,12 @@ TEST(FetchInput, UrlFilesAndUrlsAreChecked) {
     write_file(good, "# list\nhttp://h/a  # the first\n\n  https://h/b\n");
     EXPECT_EQ(aio::app::read_fetch_urls(good), (std::vector<std::string>{"http://h/a", "https://h/b"}));
     EXPECT_THROW((void)aio::app::read_fetch_urls(dir.path() + "/missing"), aio::app::FetchUsageError);
+    try {
+        (void)aio::app::read_fetch_urls(dir.path());
+        ADD_FAILURE() << "no error for a directory";
+    } catch (const aio::app::FetchUsageError& e) {
+        EXPECT_EQ(std::string(e.what()), "--urls: " + dir.path() + " is a directory");
+    }
     EXPECT_THROW(aio::app::check_fetch_url("http://"), aio::app::FetchUsageError);
     EXPECT_THROW(aio::app::check_fetch_url("not a url"), aio::app::FetchUsageError);
     EXPECT_THROW(aio::app::check_fetch_url("http://h:99999/"), aio::app::FetchUsageError);
