@@ -97,13 +97,13 @@ public:
                                r.attempts == 1 ? "" : "s");
         }
         // A bar shows only the failures above it; a log gets every file.
-        if (mode_ == FetchProgress::lines || !r.ok) note(line);
-        if (mode_ == FetchProgress::bar) draw();
+        if (mode_ == FetchProgress::lines || !r.ok) note(line);  // note() redraws a bar that was there
+        if (mode_ == FetchProgress::bar && (r.ok || !drawn_)) draw();
     }
 
     void finish() {
+        // The last file's end drew the final state.
         if (mode_ != FetchProgress::bar || !drawn_) return;
-        draw();
         std::fputs("\n", out_);
         std::fflush(out_);
         drawn_ = false;
