@@ -137,7 +137,9 @@ Command register_fetch(CLI::App& parent) {
                     "auto: a bar on a terminal, a line per file otherwise; or bar, lines, none")
         ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))
         ->capture_default_str();
-    cmd->footer("Exit status: 0 when every URL was downloaded, 1 when any failed, 2 for bad usage. docs/fetch.md");
+    cmd->footer(
+        "Exit status: 0 when every URL was downloaded, 1 when any failed (or the output directory is unusable), "
+        "2 for bad usage, 130 on Ctrl-C (NAME.part files are kept and resumed). docs/fetch.md");
     return Command{cmd, [args] { return run_fetch_command(*args); }};
 }
 
