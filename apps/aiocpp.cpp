@@ -3,6 +3,7 @@
 //   aiocpp demo ...     the ports of the course's examples (demo_cmd.cpp)
 //   aiocpp serve ...    the demo site (serve_cmd.cpp)
 //   aiocpp race ...     one I/O-bound job four ways: sequential, threads, coroutines, processes (race_cmd.cpp)
+//   aiocpp fetch ...    a concurrent downloader: retries, resume, progress (fetch_cmd.cpp)
 #include <string>
 #include <vector>
 
@@ -22,7 +23,7 @@ int main(int argc, char** argv) {
     app.require_subcommand(1);
 
     const std::vector<aiocpp_cli::Command> commands{aiocpp_cli::register_demo(app), aiocpp_cli::register_serve(app),
-                                                    aiocpp_cli::register_race(app)};
+                                                    aiocpp_cli::register_race(app), aiocpp_cli::register_fetch(app)};
 
     try {
         app.parse(argc, argv);

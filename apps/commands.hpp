@@ -22,5 +22,8 @@ Command register_serve(CLI::App& parent);
 /// `aiocpp race [--pages N] [--ways seq,threads,coro,procs] [--json] ...`: one I/O-bound job done
 /// four ways, measured side by side.
 Command register_race(CLI::App& parent);
+/// `aiocpp fetch URL... | --urls FILE [--output-dir DIR] [--concurrency N] ...`: a concurrent
+/// downloader with retries, resume and progress.
+Command register_fetch(CLI::App& parent);
 
 }  // namespace aiocpp_cli
