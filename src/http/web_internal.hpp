@@ -36,8 +36,8 @@ public:
     virtual void on_writable() = 0;
     /// The server is shutting down gracefully.
     virtual void on_shutdown() = 0;
-    /// The handler returned: what it left open is closed.
-    virtual void on_handler_done() = 0;
+    /// The handler returned (`failed`: with an exception): what it left open is closed.
+    virtual void on_handler_done(bool failed) = 0;
 };
 
 /// A prepared StreamResponse's progress, kept on the request so that the connection can end

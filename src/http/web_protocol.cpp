@@ -726,6 +726,7 @@ Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
                 c.flush();
             }
             req.conn = &c;
+            bool handler_failed = false;
             {
                 // The handler runs inline in this task (no Application::handle frame in between).
                 RouterImpl& router = c.runner_->app->router().impl();
@@ -740,11 +741,12 @@ Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
                     failure = std::current_exception();
                 }
                 if (!resp) resp.emplace();
+                handler_failed = failure != nullptr;
                 if (!failure && ResponseAccess::file(*resp)) co_await c.send_file(req, *resp);
                 else c.respond(req, *resp, failure);
             }
             if (c.upgraded_) {
-                c.upgraded_->on_handler_done();
+                c.upgraded_->on_handler_done(handler_failed);
                 c.closing_ = true;
             } else if (c.upgrade_held_ && c.held_req_ == &req) {
                 // Answered as a plain request: what followed it is HTTP again.

@@ -34,8 +34,10 @@ bool has_token(const Headers& headers, std::string_view name, std::string_view t
         while (!line.empty()) {
             size_t comma = line.find(',');
             std::string_view item = line.substr(0, comma);
-            while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-            while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+            while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
+                item.remove_prefix(1);
+            while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
+                item.remove_suffix(1);
             if (iequals(item, token)) return true;
             if (comma == std::string_view::npos) break;
             line.remove_prefix(comma + 1);
@@ -81,9 +83,8 @@ public:
         }
     }
     void on_shutdown() override { close_now(static_cast<uint16_t>(WSCloseCode::GOING_AWAY), "server shutdown"); }
-    void on_handler_done() override {
-        handler_done = true;
-        close_now(static_cast<uint16_t>(WSCloseCode::OK), {});
+    void on_handler_done(bool failed) override {
+        close_now(static_cast<uint16_t>(failed ? WSCloseCode::INTERNAL_ERROR : WSCloseCode::OK), {});
         if (conn && !lost) conn->close_transport(false);
     }
 
@@ -130,7 +131,6 @@ public:
     bool closing = false;     // the peer's close frame came
     bool input_done = false;  // nothing more will be read
     bool lost = false;
-    bool handler_done = false;
     bool reading_paused = false;
     std::optional<uint16_t> close_code;
 
@@ -184,9 +184,13 @@ void WsServerState::on_data(std::string_view data) {
                 }
                 break;
             }
-            case ws::FrameReader::State::failed: protocol_error(); return;
-            case ws::FrameReader::State::closed: return;
-            case ws::FrameReader::State::reading: break;
+            case ws::FrameReader::State::failed:
+                protocol_error();
+                return;
+            case ws::FrameReader::State::closed:
+                return;
+            case ws::FrameReader::State::reading:
+                break;
         }
     }
 }
@@ -295,9 +299,9 @@ void WsServerState::on_heartbeat() {
 
 }  // namespace detail
 
-using detail::WsServerState;
 using detail::has_token;
 using detail::joined;
+using detail::WsServerState;
 
 WebSocketResponse::WebSocketResponse(WebSocketOptions options)
     : s_(std::make_shared<WsServerState>(std::move(options))) {}
@@ -314,8 +318,7 @@ namespace {
 void check_handshake(const detail::RequestState& req, const WebSocketOptions& opt) {
     const auto& head = req.head;
     if (head.method != "GET") throw HTTPBadRequest("a WebSocket handshake must be a GET request");
-    if (head.version_major != 1 || head.version_minor < 1)
-        throw HTTPBadRequest("a WebSocket handshake needs HTTP/1.1");
+    if (head.version_major != 1 || head.version_minor < 1) throw HTTPBadRequest("a WebSocket handshake needs HTTP/1.1");
     if (!has_token(head.headers, "Upgrade", "websocket"))
         throw HTTPBadRequest("no 'Upgrade: websocket' header: not a WebSocket handshake");
     if (!has_token(head.headers, "Connection", "upgrade"))
@@ -354,8 +357,7 @@ Task<void> WebSocketResponse::prepare(const Request& request) {
     if (!conn) throw RuntimeError("prepare(): the request's handler has already returned");
     if (req.stream.prepared) throw RuntimeError("prepare(): this request already has a prepared response");
     check_handshake(req, s.opt);
-    if (!conn->upgrade_held_for(req))
-        throw HTTPBadRequest("the connection cannot be upgraded after this request");
+    if (!conn->upgrade_held_for(req)) throw HTTPBadRequest("the connection cannot be upgraded after this request");
     const auto& hs = req.head.headers;
 
     std::optional<std::string> chosen;
@@ -472,7 +474,8 @@ Task<bool> WebSocketResponse::close(uint16_t code, std::string_view message) {
     WsServerState& s = *s_;
     if (!s.prepared) throw RuntimeError("close(): call prepare() first");
     if (s.closed || s.lost) co_return false;
-    if (!ws_close_code_allowed(code)) throw std::invalid_argument("close(): code " + std::to_string(code) + " may not be sent");
+    if (!ws_close_code_allowed(code))
+        throw std::invalid_argument("close(): code " + std::to_string(code) + " may not be sent");
     {
         std::string probe;  // the reason's checks (length, UTF-8) before anything is sent
         s.writer->close(probe, code, message);
@@ -538,15 +541,24 @@ Task<WSMessage> WebSocketResponse::receive(std::optional<std::chrono::nanosecond
 namespace {
 const char* type_name(WSMsgType t) {
     switch (t) {
-        case WSMsgType::TEXT: return "TEXT";
-        case WSMsgType::BINARY: return "BINARY";
-        case WSMsgType::PING: return "PING";
-        case WSMsgType::PONG: return "PONG";
-        case WSMsgType::CLOSE: return "CLOSE";
-        case WSMsgType::CLOSING: return "CLOSING";
-        case WSMsgType::CLOSED: return "CLOSED";
-        case WSMsgType::ERROR: return "ERROR";
-        default: return "CONTINUATION";
+        case WSMsgType::TEXT:
+            return "TEXT";
+        case WSMsgType::BINARY:
+            return "BINARY";
+        case WSMsgType::PING:
+            return "PING";
+        case WSMsgType::PONG:
+            return "PONG";
+        case WSMsgType::CLOSE:
+            return "CLOSE";
+        case WSMsgType::CLOSING:
+            return "CLOSING";
+        case WSMsgType::CLOSED:
+            return "CLOSED";
+        case WSMsgType::ERROR:
+            return "ERROR";
+        default:
+            return "CONTINUATION";
     }
 }
 }  // namespace

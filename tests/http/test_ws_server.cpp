@@ -44,8 +44,10 @@ void add_echo(aio::http::Application& app, std::shared_ptr<Seen> seen, WebSocket
         auto it = ws.iter();
         while (auto m = co_await it.next()) {
             seen->messages.push_back(*m);
-            if (m->type == WSMsgType::TEXT) co_await ws.send_str(m->data);
-            else if (m->type == WSMsgType::BINARY) co_await ws.send_bytes(m->data);
+            if (m->type == WSMsgType::TEXT)
+                co_await ws.send_str(m->data);
+            else if (m->type == WSMsgType::BINARY)
+                co_await ws.send_bytes(m->data);
         }
         seen->close_code = ws.close_code();
         seen->handler_done = true;
@@ -160,7 +162,8 @@ const char* kKey = "dGhlIHNhbXBsZSBub25jZQ==";
 std::string upgrade_request(const std::string& extra = {}, const std::string& path = "/ws") {
     return "GET " + path +
            " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           "Sec-WebSocket-Key: " + kKey + "\r\nSec-WebSocket-Version: 13\r\n" + extra + "\r\n";
+           "Sec-WebSocket-Key: " +
+           kKey + "\r\nSec-WebSocket-Version: 13\r\n" + extra + "\r\n";
 }
 
 struct RawClient {
@@ -234,8 +237,8 @@ TEST(WsServer, HandshakeRefusalsHaveTheirStatuses) {
         std::string v13 = "Sec-WebSocket-Version: 13\r\n";
         std::string upg = "Upgrade: websocket\r\n";
         // Not GET.
-        std::string post = "POST /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + ok_key + v13 +
-                           "Content-Length: 0\r\n\r\n";
+        std::string post = "POST /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + ok_key +
+                           v13 + "Content-Length: 0\r\n\r\n";
         EXPECT_EQ(aiotest::status_of(co_await ask(post)), 400);
         // No Upgrade header; no Connection: Upgrade.
         std::string no_upgrade = "GET /ws HTTP/1.1\r\n" + base + ok_key + v13 + "\r\n";
@@ -243,16 +246,17 @@ TEST(WsServer, HandshakeRefusalsHaveTheirStatuses) {
         std::string no_conn = "GET /ws HTTP/1.1\r\nHost: x\r\n" + upg + ok_key + v13 + "\r\n";
         EXPECT_EQ(aiotest::status_of(co_await ask(no_conn)), 400);
         // A missing key, a malformed one.
-        EXPECT_EQ(aiotest::status_of(co_await ask("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-                                                  v13 + "\r\n")),
+        EXPECT_EQ(aiotest::status_of(co_await ask(
+                      "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + v13 + "\r\n")),
                   400);
-        EXPECT_EQ(aiotest::status_of(co_await ask("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                                                  "Sec-WebSocket-Key: short\r\n" +
-                                                  v13 + "\r\n")),
+        EXPECT_EQ(aiotest::status_of(
+                      co_await ask("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                                   "Sec-WebSocket-Key: short\r\n" +
+                                   v13 + "\r\n")),
                   400);
         // Another version: 426 naming ours.
-        std::string v8 = co_await ask("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" + ok_key +
-                                      "Sec-WebSocket-Version: 8\r\n\r\n");
+        std::string v8 = co_await ask("GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+                                      ok_key + "Sec-WebSocket-Version: 8\r\n\r\n");
         EXPECT_EQ(aiotest::status_of(v8), 426);
         EXPECT_NE(v8.find("Sec-WebSocket-Version: 13\r\n"), std::string::npos) << v8;
         // An origin the hook refuses.
@@ -384,7 +388,8 @@ TEST(WsServer, APeerThatVanishesGivesClosedWith1006) {
         EXPECT_EQ((co_await c->next()).data, "one");
         c->w.close();  // no close frame
         co_await c->w.wait_closed();
-        while (!seen->handler_done) co_await aio::sleep(1ms);
+        while (!seen->handler_done)
+            co_await aio::sleep(1ms);
         co_await s.stop();
         EXPECT_EQ(seen->close_code, std::optional<uint16_t>(1006));
     }());
@@ -579,9 +584,31 @@ TEST(WsServer, HeartbeatClosesAPeerThatNeverAnswersWith1006) {
         EXPECT_EQ((co_await silent->next()).type, WSMsgType::PING);
         EXPECT_EQ((co_await silent->next()).type, WSMsgType::CLOSED);
         EXPECT_NEAR(loop.time() - t1, 45.0, 0.5);
-        while (!seen->handler_done) co_await aio::sleep(1ms);
+        while (!seen->handler_done)
+            co_await aio::sleep(1ms);
         EXPECT_EQ(seen->close_code, std::optional<uint16_t>(1006));
         good->w.close();
+        co_await s.stop();
+    }());
+}
+
+TEST(WsServer, AHandlerThatThrowsAfterPrepareClosesWith1011) {
+    aiotest::run_net([]() -> aio::Task<void> {
+        TestServer s;
+        aiotest::LogCapture log;
+        s.app.router().add_get("/ws", [](Request r) -> aio::Task<Response> {
+            WebSocketResponse ws;
+            co_await ws.prepare(r);
+            co_await ws.receive();
+            throw std::runtime_error("handler bug");
+        });
+        co_await s.start();
+        auto c = co_await raw_connect(s.port);
+        c->w.write(c->text("go"));
+        WSMessage close = co_await c->next();
+        EXPECT_EQ(close.type, WSMsgType::CLOSE);
+        EXPECT_EQ(close.close_code, 1011);
+        EXPECT_EQ((co_await c->next()).type, WSMsgType::CLOSED);
         co_await s.stop();
     }());
 }
