@@ -613,6 +613,47 @@ TEST(WsServer, AHandlerThatThrowsAfterPrepareClosesWith1011) {
     }());
 }
 
+TEST(WsServer, JsonWithoutCompressionOrAutoclose) {
+    aiotest::run_net([]() -> aio::Task<void> {
+        TestServer s;
+        std::optional<uint16_t> code_seen;
+        bool closed_before = true, close_result = false;
+        nlohmann::json got;
+        WebSocketOptions o;
+        o.compress = false;
+        o.autoclose = false;
+        s.app.router().add_get("/ws", [&, o](Request r) -> aio::Task<Response> {
+            WebSocketResponse ws(o);
+            co_await ws.prepare(r);
+            got = co_await ws.receive_json();
+            nlohmann::json answer = {{"sum", got["a"].get<int>() + got["b"].get<int>()}};
+            co_await ws.send_json(answer);
+            WSMessage close = co_await ws.receive();  // the peer's CLOSE, not answered
+            code_seen = close.close_code;
+            closed_before = ws.closed();
+            close_result = co_await ws.close(4000, "as I please");
+            co_return ws;
+        });
+        co_await s.start();
+        auto c = co_await raw_connect(s.port, upgrade_request("Sec-WebSocket-Extensions: permessage-deflate\r\n"));
+        EXPECT_EQ(c->head.find("permessage-deflate"), std::string::npos) << c->head;
+        c->w.write(c->text(R"({"a": 2, "b": 3})"));
+        EXPECT_EQ((co_await c->next()).data, R"({"sum":5})");
+        std::string bye;
+        c->writer.close(bye, 1001, "leaving");
+        c->w.write(bye);
+        WSMessage answer = co_await c->next();
+        EXPECT_EQ(answer.type, WSMsgType::CLOSE);
+        EXPECT_EQ(answer.close_code, 4000);
+        EXPECT_EQ(answer.extra, "as I please");
+        co_await s.stop();
+        EXPECT_EQ(got["a"], 2);
+        EXPECT_EQ(code_seen, std::optional<uint16_t>(1001));
+        EXPECT_FALSE(closed_before);
+        EXPECT_TRUE(close_result);
+    }());
+}
+
 TEST(WsServer, ShutdownClosesOpenSocketsWithGoingAway) {
     aiotest::run_net([]() -> aio::Task<void> {
         TestServer s;
