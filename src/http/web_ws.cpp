@@ -175,7 +175,16 @@ void WsServerState::on_data(std::string_view data) {
                             arrived.set();
                             conn->close_transport(false);
                         } else {
+                            const uint16_t echo = m.close_code == 1005 ? uint16_t{1000} : m.close_code;
                             push(std::move(m));
+                            // autoclose answers at once, not when receive() gets to it (aiohttp
+                            // does it there): a handler that only sends still completes the
+                            // handshake, and learns of it at its next send.
+                            if (opt.autoclose) {
+                                close_now(echo, {});
+                                input_done = true;
+                                conn->close_transport(false);
+                            }
                         }
                         break;
                     default:
@@ -222,9 +231,6 @@ void WsServerState::input_ended() {
         input_done = true;
         if (!closing && !close_code) close_code = static_cast<uint16_t>(WSCloseCode::ABNORMAL_CLOSURE);
     }
-    // The peer's close frame came and then its EOF before receive() answered it: answer now,
-    // while the socket can still carry it.
-    if (closing && !closed && !lost && opt.autoclose) close_now(close_code.value_or(1000), {});
     arrived.set();
     peer_closed.set();
 }
@@ -520,10 +526,6 @@ Task<WSMessage> WebSocketResponse::receive(std::optional<std::chrono::nanosecond
             s.inbox_bytes -= m.data.size();
             if (s.inbox.empty() && !s.input_done && !s.closed) s.arrived.clear();
             s.update_reading();
-            if (m.type == WSMsgType::CLOSE && s.opt.autoclose && !s.closed) {
-                s.close_now(m.close_code == 1005 ? static_cast<uint16_t>(WSCloseCode::OK) : m.close_code, {});
-                if (s.conn && !s.lost) s.conn->close_transport(false);
-            }
             co_return m;
         }
         if (s.closed || s.input_done) co_return WSMessage(WSMsgType::CLOSED, {}, s.close_code.value_or(0));

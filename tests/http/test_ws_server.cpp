@@ -654,6 +654,45 @@ TEST(WsServer, JsonWithoutCompressionOrAutoclose) {
     }());
 }
 
+TEST(WsServer, AHandlerThatOnlySendsStillAnswersThePeersClose) {
+    aiotest::run_net([]() -> aio::Task<void> {
+        TestServer s;
+        bool send_failed = false;
+        std::optional<uint16_t> code;
+        s.app.router().add_get("/ws", [&](Request r) -> aio::Task<Response> {
+            WebSocketResponse ws;
+            co_await ws.prepare(r);
+            try {
+                for (;;) {
+                    co_await ws.send_str("tick");
+                    co_await aio::sleep(1ms);
+                }
+            } catch (const std::system_error&) {
+                send_failed = true;
+            }
+            code = ws.close_code();
+            co_return ws;
+        });
+        co_await s.start();
+        auto c = co_await raw_connect(s.port);
+        EXPECT_EQ((co_await c->next()).data, "tick");
+        std::string bye;
+        c->writer.close(bye, 1000, "enough");
+        c->w.write(bye);
+        WSMessage m;
+        do {
+            m = co_await c->next();
+        } while (m.type == WSMsgType::TEXT);
+        EXPECT_EQ(m.type, WSMsgType::CLOSE);
+        EXPECT_EQ(m.close_code, 1000);
+        for (int i = 0; i < 1000 && !send_failed; ++i)
+            co_await aio::sleep(1ms);  // its next send
+        co_await s.stop();
+        EXPECT_TRUE(send_failed);
+        EXPECT_EQ(code, std::optional<uint16_t>(1000));
+    }());
+}
+
 TEST(WsServer, ShutdownClosesOpenSocketsWithGoingAway) {
     aiotest::run_net([]() -> aio::Task<void> {
         TestServer s;

@@ -49,7 +49,8 @@ struct WebSocketOptions {
     std::vector<std::string> protocols;
     /// autoping=: answer pings with pongs and swallow pongs; receive() never returns them.
     bool autoping = true;
-    /// autoclose=: when receive() returns the peer's CLOSE, answer it and close the connection.
+    /// autoclose=: answer the peer's close frame and close the connection as soon as it comes
+    /// (receive() still returns it as CLOSE). Off: the handler answers with close().
     bool autoclose = true;
     /// heartbeat=: when nothing arrived for this long, ping; when nothing (a pong or anything
     /// else) arrives within half of it, the connection is closed (close_code() 1006).
@@ -117,7 +118,7 @@ public:
     Task<bool> close(uint16_t code = 1000, std::string_view message = {});
 
     /// `await ws.receive(timeout=None)`: the next message. TEXT, BINARY (and PING / PONG without
-    /// autoping); CLOSE when the peer closes (autoclose answers it); ERROR when the peer broke
+    /// autoping); CLOSE when the peer closes (autoclose has answered it); ERROR when the peer broke
     /// the protocol (the connection is closed with 1002, 1007 or 1009: `data` is the reason,
     /// `close_code` the code); CLOSING / CLOSED after that, or when the peer vanished (close
     /// code 1006). aio::TimeoutError past the timeout (the socket stays usable); RuntimeError
