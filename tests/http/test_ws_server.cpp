@@ -520,6 +520,52 @@ TEST(WsServer, SendWaitsForAPeerThatDoesNotReadAndMemoryStaysBounded) {
     }());
 }
 
+TEST(WsServer, AHandlerThatDoesNotReceiveStopsTheReadingInsteadOfQueueingWithoutBound) {
+    aiotest::run_net([]() -> aio::Task<void> {
+        TestServer s;
+        constexpr size_t kChunk = 64 * 1024, kChunks = 512;  // 32 MiB, more than the socket buffers hold
+        aio::Event gate;
+        size_t received = 0;
+        s.app.router().add_get("/ws", [&](Request r) -> aio::Task<Response> {
+            WebSocketResponse ws;
+            co_await ws.prepare(r);
+            co_await gate.wait();
+            while (received < kChunks) {
+                WSMessage m = co_await ws.receive();
+                if (m.type != WSMsgType::BINARY) break;
+                ++received;
+            }
+            co_await ws.close();
+            co_return ws;
+        });
+        co_await s.start();
+        auto c = co_await raw_connect(s.port);
+        std::string chunk(kChunk, 'y');
+        for (size_t i = 0; i < kChunks; ++i) {
+            std::string frame;
+            c->writer.message(frame, WSMsgType::BINARY, chunk);
+            c->w.write(frame);
+        }
+        bool stalled = false;
+        try {
+            co_await aio::wait_for(c->w.drain(), 300ms);
+        } catch (const aio::TimeoutError&) {
+            stalled = true;
+        }
+        EXPECT_TRUE(stalled) << "the server read everything while its handler received nothing";
+        EXPECT_EQ(received, 0u);
+        gate.set();
+        co_await c->w.drain();
+        EXPECT_EQ((co_await c->next()).type, WSMsgType::CLOSE);
+        std::string bye;
+        c->writer.close(bye, 1000);
+        c->w.write(bye);  // close() waits for it
+        EXPECT_EQ((co_await c->next()).type, WSMsgType::CLOSED);
+        EXPECT_EQ(received, kChunks);
+        co_await s.stop();
+    }());
+}
+
 TEST(WsServer, AutopingAnswersPingsAndWithoutItReceiveReturnsThem) {
     aiotest::run_net([]() -> aio::Task<void> {
         TestServer s;
