@@ -24,6 +24,7 @@
 #include "aio/core/sleep.hpp"
 #include "aio/http/web_exceptions.hpp"
 #include "aio/http/web_runner.hpp"
+#include "aio/http/web_ws.hpp"
 
 namespace aio::app {
 
@@ -295,6 +296,19 @@ std::string deterministic_bytes(uint64_t offset, size_t n) {
     return out;
 }
 
+// A WebSocket echo for any client to try: text comes back as text, binary as binary, compressed
+// when the client offers permessage-deflate.
+aio::Task<aio::http::Response> serve_ws(aio::http::Request request) {
+    aio::http::WebSocketResponse ws;
+    co_await ws.prepare(request);
+    auto messages = ws.iter();
+    while (auto m = co_await messages.next()) {
+        if (m->type == aio::http::WSMsgType::TEXT) co_await ws.send_str(m->data);
+        else if (m->type == aio::http::WSMsgType::BINARY) co_await ws.send_bytes(m->data);
+    }
+    co_return ws;
+}
+
 void add_site_routes(aio::http::Application& app, const SiteOptions& options, std::shared_ptr<uint64_t> requests) {
     if (options.pages == 0) throw std::invalid_argument("the site needs at least one page");
     if (options.latency < 0ns || options.jitter < 0ns) throw std::invalid_argument("latency and jitter cannot be negative");
@@ -306,6 +320,7 @@ void add_site_routes(aio::http::Application& app, const SiteOptions& options, st
     app.router().add_get("/pages/{i}", [st](aio::http::Request r) { return serve_page(st, std::move(r)); });
     app.router().add_get("/bytes/{n}", serve_bytes);
     app.router().add_get("/status/{code}", serve_status);
+    app.router().add_get("/ws", serve_ws);
 }
 
 // --- durations -------------------------------------------------------------------------------------

@@ -24,6 +24,22 @@ namespace aio::http::detail {
 
 class ServerConnection;
 
+/// What takes a connection over after a 101 answer (a WebSocket): from then on it gets the
+/// connection's input and events instead of the HTTP parser. Called on the loop thread.
+class UpgradeSink {
+public:
+    virtual ~UpgradeSink() = default;
+    virtual void on_data(std::string_view data) = 0;
+    virtual void on_eof() = 0;
+    virtual void on_lost() = 0;
+    /// The transport's write buffer went below its low-water mark.
+    virtual void on_writable() = 0;
+    /// The server is shutting down gracefully.
+    virtual void on_shutdown() = 0;
+    /// The handler returned (`failed`: with an exception): what it left open is closed.
+    virtual void on_handler_done(bool failed) = 0;
+};
+
 /// A prepared StreamResponse's progress, kept on the request so that the connection can end
 /// the body if the handler did not, and knows whether the connection can be kept.
 struct StreamProgress {
@@ -148,6 +164,28 @@ public:
     /// std::system_error(ECONNRESET) once the client is gone.
     Task<void> drain();
     [[nodiscard]] bool lost() const noexcept { return lost_; }
+    /// write() and send at once (control frames of a WebSocket, outside any drain).
+    void send_now(std::string_view data) {
+        write(data);
+        flush();
+    }
+    [[nodiscard]] bool writable() const noexcept { return writable_.is_set(); }
+    [[nodiscard]] EventLoop& loop() const noexcept { return *loop_; }
+    /// True while `req` is the upgrade request the parser stopped at: its handler decides
+    /// whether the bytes after it are another protocol's (take_over) or HTTP again.
+    [[nodiscard]] bool upgrade_held_for(const RequestState& req) const noexcept {
+        return upgrade_held_ && held_req_ == &req;
+    }
+    /// After a 101: `sink` gets the connection's bytes (those already read first) and events;
+    /// the HTTP side neither parses nor answers anything more on it.
+    void take_over(std::shared_ptr<UpgradeSink> sink);
+    /// The upgraded protocol's own flow control on reading.
+    void pause_upgraded_reading(bool pause) noexcept {
+        upgraded_paused_ = pause;
+        update_reading();
+    }
+    /// Closes the transport after what is queued (abort: at once, dropping it).
+    void close_transport(bool abort_now);
     /// Graceful shutdown: close now if idle, else after the response in progress.
     void begin_shutdown();
     /// Cut off: cancel the handler, close the socket.
@@ -211,6 +249,11 @@ private:
     bool eof_ = false;
     bool stop_reading_ = false;  // after a request we will not read past
     bool closing_ = false;       // graceful shutdown, or a response that ends the connection
+    bool upgrade_held_ = false;  // the parser stopped after an upgrade request: reading paused
+    bool upgraded_paused_ = false;
+    const RequestState* held_req_ = nullptr;  // that request (compared, never dereferenced)
+    std::string held_bytes_;                  // what followed it in the same read
+    std::shared_ptr<UpgradeSink> upgraded_;   // after a 101: the connection's new owner of input
     TaskRef task_;
 };
 

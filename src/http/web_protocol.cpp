@@ -75,23 +75,30 @@ void ServerConnection::connection_made(Transport& transport) {
 }
 
 void ServerConnection::data_received(std::string_view data) {
+    if (upgraded_) {
+        upgraded_->on_data(data);
+        return;
+    }
     if (lingering_) {
         lingered_bytes_ += data.size();
         if (lingered_bytes_ > kLingerBytes) transport_->abort();
         return;
     }
     if (stop_reading_) return;
+    if (upgrade_held_) {  // read before the pause took effect
+        held_bytes_.append(data);
+        return;
+    }
     if (!parser_.in_message()) head_started_ = loop_->cached_clock_ns();
     try {
-        size_t used = parser_.feed(data);
-        // No WebSocket yet: an upgrade request is answered as a plain request, and whatever
-        // follows it is parsed as HTTP again.
-        while (parser_.upgraded() && used < data.size()) {
-            parser_.resume_after_upgrade();
-            data.remove_prefix(used);
-            used = parser_.feed(data);
+        const size_t used = parser_.feed(data);
+        if (parser_.upgraded()) {
+            // What follows an upgrade request is WebSocket frames if its handler accepts the
+            // upgrade, else HTTP again: kept, unparsed, until the handler has answered.
+            upgrade_held_ = true;
+            held_bytes_.assign(data.substr(used));
+            update_reading();
         }
-        if (parser_.upgraded()) parser_.resume_after_upgrade();
     } catch (const BadHttpMessage& e) {
         reject(e.status(), e.what());
         return;
@@ -122,6 +129,10 @@ void ServerConnection::reject(int status, const std::string& message) {
 }
 
 bool ServerConnection::eof_received() {
+    if (upgraded_) {
+        upgraded_->on_eof();
+        return false;
+    }
     if (lingering_) return false;  // the client has read our answer and is done: close
     eof_ = true;
     try {
@@ -146,6 +157,11 @@ void ServerConnection::connection_lost(std::exception_ptr) {
     parsing_.reset();
     for (auto& r : queue_)
         if (r->content && !r->content->is_eof()) r->content->set_exception(gone);
+    if (upgraded_) {
+        // Let go of it here: it holds us, and we would otherwise hold each other for ever.
+        auto sink = std::move(upgraded_);
+        sink->on_lost();
+    }
     wake_.set();
     writable_.set();
     if (registered_) {
@@ -155,7 +171,10 @@ void ServerConnection::connection_lost(std::exception_ptr) {
 }
 
 void ServerConnection::pause_writing() { writable_.clear(); }
-void ServerConnection::resume_writing() { writable_.set(); }
+void ServerConnection::resume_writing() {
+    writable_.set();
+    if (upgraded_) upgraded_->on_writable();
+}
 
 MessageHead* ServerConnection::begin_message() {
     if (!incoming_) {
@@ -196,6 +215,7 @@ ParserSink::Body ServerConnection::on_head(MessageHead& head) {
 
     if (!incoming_ || &incoming_->head != &head) throw BadHttpMessage("internal error: a head not begun", 500);
     std::shared_ptr<RequestState> req = std::move(incoming_);
+    held_req_ = req.get();  // meaningful only if the parser stops after it (an upgrade)
     if (runner_->config.access_log) req->started_ns = loop_->clock_ns();  // only the log reads it
 
     std::string_view target = req->head.target;
@@ -284,7 +304,8 @@ void ServerConnection::resume_reading() noexcept {
 
 void ServerConnection::update_reading() noexcept {
     if (!transport_ || lost_ || lingering_) return;
-    bool pause = stop_reading_ || body_pauses_ > 0 || queue_.size() >= runner_->config.max_pipelined;
+    bool pause = stop_reading_ || upgrade_held_ || upgraded_paused_ || body_pauses_ > 0 ||
+                 queue_.size() >= runner_->config.max_pipelined;
     if (pause == reading_paused_) return;
     reading_paused_ = pause;
     if (pause) transport_->pause_reading();
@@ -345,8 +366,34 @@ Task<void> ServerConnection::drain() {
 
 void ServerConnection::begin_shutdown() {
     closing_ = true;
+    if (upgraded_) {
+        upgraded_->on_shutdown();
+        return;
+    }
     if (!busy() && transport_ && !lost_) transport_->close();
     wake_.set();
+}
+
+void ServerConnection::take_over(std::shared_ptr<UpgradeSink> sink) {
+    upgraded_ = std::move(sink);
+    upgrade_held_ = false;
+    held_req_ = nullptr;
+    timer_.cancel();  // the keep-alive and header deadlines are HTTP's
+    timer_when_ = 0;
+    std::string held = std::move(held_bytes_);
+    held_bytes_.clear();
+    update_reading();
+    if (!held.empty() && !lost_) upgraded_->on_data(held);
+}
+
+void ServerConnection::close_transport(bool abort_now) {
+    if (lost_ || !transport_) return;
+    if (abort_now) {
+        transport_->abort();
+        return;
+    }
+    flush();
+    if (!transport_->is_closing()) transport_->close();
 }
 
 void ServerConnection::abort() {
@@ -679,6 +726,7 @@ Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
                 c.flush();
             }
             req.conn = &c;
+            bool handler_failed = false;
             {
                 // The handler runs inline in this task (no Application::handle frame in between).
                 RouterImpl& router = c.runner_->app->router().impl();
@@ -693,8 +741,22 @@ Task<void> ServerConnection::run(std::shared_ptr<ServerConnection> self) {
                     failure = std::current_exception();
                 }
                 if (!resp) resp.emplace();
+                handler_failed = failure != nullptr;
                 if (!failure && ResponseAccess::file(*resp)) co_await c.send_file(req, *resp);
                 else c.respond(req, *resp, failure);
+            }
+            if (c.upgraded_) {
+                c.upgraded_->on_handler_done(handler_failed);
+                c.closing_ = true;
+            } else if (c.upgrade_held_ && c.held_req_ == &req) {
+                // Answered as a plain request: what followed it is HTTP again.
+                c.upgrade_held_ = false;
+                c.held_req_ = nullptr;
+                c.parser_.resume_after_upgrade();
+                std::string held = std::move(c.held_bytes_);
+                c.held_bytes_.clear();
+                c.update_reading();
+                if (!held.empty()) c.data_received(held);
             }
             c.release(req);
             c.recycle(std::move(c.current_));

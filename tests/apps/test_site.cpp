@@ -228,6 +228,33 @@ TEST(SiteServer, BytesAndStatusEndpoints) {
     }());
 }
 
+TEST(SiteServer, WsEchoesTextAsTextAndBinaryAsBinaryCompressed) {
+    const std::string py = aiotest::debian_python();
+    if (py.empty() || std::system((py + " -c 'import websockets' 2>/dev/null").c_str()) != 0)
+        GTEST_SKIP() << "python3-websockets is not installed";
+    static const char* kClient = R"PY(
+import asyncio, sys, websockets
+async def main(uri):
+    async with websockets.connect(uri) as ws:
+        await ws.send("text")
+        t = await ws.recv()
+        await ws.send(b"\x00\xff")
+        b = await ws.recv()
+        print(repr(t), repr(b), ws.response_headers.get("Sec-WebSocket-Extensions"))
+asyncio.run(main(sys.argv[1]))
+)PY";
+    aiotest::run_net([&]() -> aio::Task<void> {
+        Site site = co_await Site::start(SiteOptions());
+        std::string url = site.url("/ws");
+        url.replace(0, 4, "ws");  // http://... -> ws://...
+        std::vector<std::string> args{"-c", kClient, url};
+        auto r = co_await aiotest::run_process(py, std::move(args));
+        co_await site.stop();
+        EXPECT_EQ(r.code, 0) << r.err;
+        EXPECT_EQ(r.out, "'text' b'\\x00\\xff' permessage-deflate\n");
+    }());
+}
+
 // --- latency, on the virtual clock -------------------------------------------------------------------
 
 TEST(SiteLatency, EveryResponseWaitsTheLatencyExactly) {

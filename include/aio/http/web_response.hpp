@@ -68,6 +68,7 @@ public:
 private:
     friend class StreamResponse;
     friend class FileResponse;
+    friend class WebSocketResponse;
     friend struct detail::ResponseAccess;
     friend Response json_response(const nlohmann::json& data, int status);
     int status_ = 200;
