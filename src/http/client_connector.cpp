@@ -1,5 +1,6 @@
 // The client's connections (aio::Protocol + llhttp) and their pool (aiohttp's TCPConnector).
 #include <algorithm>
+#include <cerrno>
 #include <system_error>
 
 #include "aio/core/timeout.hpp"
@@ -25,17 +26,24 @@ std::string what_of(const std::exception_ptr& e) {
 // ---------------------------------------------------------------------------------------------
 // Connection
 
-void Connection::connection_made(Transport& transport) { transport_ = &transport; }
+void Connection::connection_made(Transport& transport) {
+    transport_ = &transport;
+    loop_ = &transport.get_loop();
+    writable_.set();
+}
 
 bool Connection::adopt(Transport& transport) noexcept {
     if (closing_) return false;
     transport_ = &transport;
+    loop_ = &transport.get_loop();
+    writable_.set();
     return true;
 }
 
 uint64_t Connection::start(Exchange& ex, std::string_view bytes, bool head_request,
-                           std::optional<std::chrono::nanoseconds> sock_read, bool auto_decompress) {
+                           std::optional<std::chrono::nanoseconds> sock_read, bool auto_decompress, bool upgrade) {
     ex_ = &ex;
+    expect_upgrade_ = upgrade;
     busy_ = true;
     ++seq_;
     ++requests_;
@@ -86,6 +94,13 @@ void Connection::on_read_timer() noexcept {
 }
 
 void Connection::data_received(std::string_view data) {
+    if (upgraded_) {
+        if (ws_)
+            ws_->on_data(data);
+        else
+            held_.append(data);
+        return;
+    }
     if (!busy_) {
         // Bytes on an idle connection: nothing can make sense of them, and a later response would.
         close();
@@ -94,7 +109,8 @@ void Connection::data_received(std::string_view data) {
     if (sock_read_) last_data_ = transport_->get_loop().time();
     if (ex_) ex_->any_byte = true;
     try {
-        parser_.feed(data);
+        const size_t used = parser_.feed(data);
+        if (upgraded_) held_.append(data.substr(used));
     } catch (...) {
         fail(std::current_exception());
     }
@@ -105,6 +121,21 @@ ParserSink::Body Connection::on_head(MessageHead& head) {
     if (head.status >= 100 && head.status < 200 && head.status != 101) {
         informational_ = true;  // 100 Continue, 103 Early Hints: the real response follows
         return Body::none;
+    }
+    if (head.status == 101) {
+        if (!expect_upgrade_) throw BadHttpMessage("101 Switching Protocols to a request that asked for no upgrade");
+        // HTTP ends here: the parser stops after this head, the rest is the new protocol's.
+        upgraded_ = true;
+        busy_ = false;
+        read_timer_.cancel();
+        StreamReader none(std::make_shared<BodyState>());
+        none.feed_eof();
+        Exchange* ex = std::exchange(ex_, nullptr);
+        ex->head = std::move(head);
+        ex->body = std::move(none);
+        ex->ready.set();
+        if (connector_) connector_->upgraded(*this);
+        return Body::read;
     }
     keep_alive_ = head.keep_alive;
     body_ = StreamReader(std::make_shared<BodyState>());
@@ -133,6 +164,7 @@ void Connection::on_body(std::string_view chunk) {
 }
 
 void Connection::on_message_complete() {
+    if (upgraded_) return;  // the 101's: nothing to give back, the connection is the WebSocket's
     if (informational_) {
         informational_ = false;
         return;
@@ -245,8 +277,63 @@ void Connection::close() noexcept {
     if (auto* c = std::exchange(connector_, nullptr)) c->lost(*this);
 }
 
+void Connection::resume_writing() {
+    writable_.set();
+    if (ws_) ws_->on_writable();
+}
+
+void Connection::take_over(std::shared_ptr<WsCore> ws) {
+    ws_ = std::move(ws);
+    std::string held = std::move(held_);
+    held_.clear();
+    if (!held.empty()) ws_->on_data(held);
+    if (!transport_ && ws_) {  // lost before we got here
+        std::shared_ptr<WsCore> w = std::move(ws_);
+        w->on_lost();
+    }
+}
+
+void Connection::write(std::string_view data) {
+    if (transport_ && !closing_) transport_->write(data);
+}
+
+Task<void> Connection::drain() {
+    std::shared_ptr<Connection> keep = shared_from_this();
+    for (;;) {
+        if (!transport_ || closing_) throw std::system_error(ECONNRESET, std::generic_category(), "connection lost");
+        if (writable_.is_set()) co_return;
+        co_await writable_.wait();
+    }
+}
+
+void Connection::close_transport(bool abort_now) noexcept {
+    if (!transport_ || closing_) return;
+    if (abort_now) {
+        closing_ = true;
+        transport_->abort();
+    } else if (!transport_->is_closing()) {
+        transport_->close();
+    }
+}
+
+void Connection::pause_upgraded_reading(bool pause) noexcept {
+    if (!transport_ || closing_) return;
+    if (pause)
+        transport_->pause_reading();
+    else
+        transport_->resume_reading();
+}
+
 void Connection::connection_lost(std::exception_ptr exc) {
     read_timer_.cancel();
+    if (upgraded_) {
+        transport_ = nullptr;
+        closing_ = true;
+        writable_.set();  // a drain() waiting wakes up to the loss
+        if (std::shared_ptr<WsCore> w = std::move(ws_)) w->on_lost();
+        if (auto* c = std::exchange(connector_, nullptr)) c->lost(*this);
+        return;
+    }
     // Gone from here on: a close-delimited body completed below must not go back to the pool.
     transport_ = nullptr;
     closing_ = true;
@@ -401,6 +488,13 @@ void Connector::released(Connection& c, bool reusable) noexcept {
         give_slot(c.key());
     }
     if (!keep) c.close();
+}
+
+void Connector::upgraded(Connection& c) noexcept {
+    if (c.holds_slot) {
+        c.holds_slot = false;
+        give_slot(c.key());
+    }
 }
 
 void Connector::lost(Connection& c) noexcept {

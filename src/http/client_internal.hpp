@@ -22,6 +22,7 @@
 #include "aio/net/transport.hpp"
 #include "aio/sync/event.hpp"
 #include "parser.hpp"
+#include "ws_core.hpp"
 
 namespace aio::http::detail {
 
@@ -129,8 +130,10 @@ public:
     /// Starts a request: `bytes` (head and body) are written in one go; `ex` is told of the head.
     /// Returns the request's sequence number: its response's claim on the connection (which may
     /// serve further requests before the requester even resumes, once this body is in).
+    /// `upgrade`: the request asks for a protocol switch (a WebSocket), so a 101 answer is
+    /// expected and ends HTTP on this connection (take_over gets what follows).
     uint64_t start(Exchange& ex, std::string_view bytes, bool head_request,
-                   std::optional<std::chrono::nanoseconds> sock_read, bool auto_decompress);
+                   std::optional<std::chrono::nanoseconds> sock_read, bool auto_decompress, bool upgrade = false);
     /// The requester gave up waiting for the head (cancelled): the connection cannot be reused.
     void abandon_exchange() noexcept;
     /// The response for request `seq` is released: closes the connection unless its body is done.
@@ -142,6 +145,22 @@ public:
     /// the connector, which may be gone by then.
     void attach(Connector* c) noexcept { connector_ = c; }
     void detach() noexcept { connector_ = nullptr; }
+
+    // aio::Protocol's write flow control (what a WebSocket's send waits on).
+    void pause_writing() override { writable_.clear(); }
+    void resume_writing() override;
+
+    /// After a 101: `ws` gets the connection's bytes (those read with the 101 first) and events.
+    void take_over(std::shared_ptr<WsCore> ws);
+    /// The upgraded connection's way out: writes now / writes and waits while the transport's
+    /// buffer is above its high-water mark (std::system_error(ECONNRESET) once it is gone).
+    void write(std::string_view data);
+    Task<void> drain();
+    [[nodiscard]] bool writable() const noexcept { return writable_.is_set(); }
+    /// Closes the transport after what is queued (abort: at once).
+    void close_transport(bool abort_now) noexcept;
+    void pause_upgraded_reading(bool pause) noexcept;
+    [[nodiscard]] EventLoop& loop() const noexcept { return *loop_; }
 
     [[nodiscard]] bool is_open() const noexcept { return transport_ != nullptr && !closing_; }
     [[nodiscard]] bool busy() const noexcept { return busy_; }
@@ -165,6 +184,12 @@ private:
     Connector* connector_ = nullptr;
     std::string key_;
     Transport* transport_ = nullptr;  // valid until connection_lost (an open transport keeps itself)
+    EventLoop* loop_ = nullptr;
+    bool expect_upgrade_ = false;
+    bool upgraded_ = false;         // a 101 came: the bytes after it are not HTTP
+    std::string held_;              // bytes after the 101, until take_over
+    std::shared_ptr<WsCore> ws_;    // after take_over; dropped at connection_lost (a cycle until then)
+    Event writable_;  // clear while the transport asked us to stop writing
     Parser parser_{Parser::Kind::response, *this};
     Exchange* ex_ = nullptr;
     StreamReader body_{std::shared_ptr<BodyState>()};  // the body being received, if any
@@ -199,6 +224,9 @@ public:
                                               bool fresh, const ProxyRoute* proxy = nullptr);
     /// From a connection: its request is done. Reusable ones go to the pool.
     void released(Connection& c, bool reusable) noexcept;
+    /// From a connection: a 101 took it out of HTTP for good. Its slot goes back (a WebSocket
+    /// lives long and must not starve the session's requests); close() still closes it.
+    void upgraded(Connection& c) noexcept;
     /// From a connection: its transport is gone.
     void lost(Connection& c) noexcept;
     /// Closes everything; later connect() calls throw.
@@ -284,6 +312,8 @@ struct ResponseAccess {
     }
     static void set_deadline(ClientResponse& r, std::optional<double> d) { r.deadline_ = d; }
     static void set_history(ClientResponse& r, std::vector<ClientResponse> h) { r.history_ = std::move(h); }
+    /// Takes the connection out of the response (a 101's, which the WebSocket owns from now on).
+    static std::shared_ptr<detail::Connection> take_connection(ClientResponse& r) { return std::move(r.conn_); }
 };
 }  // namespace aio::http
 
@@ -297,5 +327,9 @@ void append_header(std::string& out, std::string_view name, std::string_view val
 std::string base64_encode(std::string_view in);
 /// A random multipart boundary.
 std::string make_boundary();
+
+/// session.request("GET", url, ...) asking for a protocol switch: a 101 answer comes back as a
+/// response whose connection is out of the pool, waiting for Connection::take_over.
+Task<ClientResponse> upgrade_request(std::shared_ptr<SessionState> s, URL url, RequestOptions opts);
 
 }  // namespace aio::http::detail

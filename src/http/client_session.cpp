@@ -49,6 +49,7 @@ struct Outgoing {
     bool chunked = false;
     bool force_close = false;
     const ProxyRoute* proxy = nullptr;  // the request's, if any (do_request's frame keeps it)
+    bool upgrade = false;               // a WebSocket handshake: a 101 ends HTTP on the connection
 
     [[nodiscard]] std::string serialize() const {
         // An http request through a proxy is the proxy's to forward: it names the whole URL
@@ -138,7 +139,7 @@ Task<ClientResponse> send_once(std::shared_ptr<SessionState> s, const Outgoing& 
         Exchange ex;
         ExchangeGuard guard{conn.get()};
         const uint64_t seq =
-            conn->start(ex, bytes, req.method == "HEAD", timeout.sock_read, s->options.auto_decompress);
+            conn->start(ex, bytes, req.method == "HEAD", timeout.sock_read, s->options.auto_decompress, req.upgrade);
         co_await ex.ready.wait();
         guard.conn = nullptr;
         if (ex.error) {
@@ -195,7 +196,7 @@ std::optional<ProxyRoute> proxy_route(const RequestOptions& opts, const ClientSe
 }
 
 Task<ClientResponse> do_request(std::shared_ptr<SessionState> s, std::string method, URL url, RequestOptions opts,
-                                ClientTimeout timeout, std::optional<double> deadline) {
+                                ClientTimeout timeout, std::optional<double> deadline, bool upgrade) {
     const ClientSessionOptions& so = s->options;
     std::transform(method.begin(), method.end(), method.begin(),
                    [](char c) { return c >= 'a' && c <= 'z' ? static_cast<char>(c - 'a' + 'A') : c; });
@@ -208,6 +209,7 @@ Task<ClientResponse> do_request(std::shared_ptr<SessionState> s, std::string met
     Outgoing req;
     req.method = std::move(method);
     req.force_close = so.force_close;
+    req.upgrade = upgrade;
     req.chunked = opts.chunked;
     int bodies = (opts.data ? 1 : 0) + (opts.form ? 1 : 0) + (opts.multipart ? 1 : 0) + (opts.json ? 1 : 0);
     if (bodies > 1) throw std::invalid_argument("give at most one of data, form, multipart and json");
@@ -299,17 +301,17 @@ Task<ClientResponse> do_request(std::shared_ptr<SessionState> s, std::string met
 }
 
 Task<ClientResponse> run_request(std::shared_ptr<SessionState> s, std::string method, std::optional<std::string> text,
-                                 URL url, RequestOptions opts) {
+                                 URL url, RequestOptions opts, bool upgrade = false) {
     if (!s || s->closed) throw RuntimeError("Session is closed");
     if (text) url = parse_url(*text);
     ClientTimeout timeout = opts.timeout ? *opts.timeout : s->options.timeout;
     if (!timeout.total)
-        co_return co_await do_request(s, std::move(method), std::move(url), std::move(opts), timeout, {});
+        co_return co_await do_request(s, std::move(method), std::move(url), std::move(opts), timeout, {}, upgrade);
 
     const double deadline = get_running_loop().time() + std::chrono::duration<double>(*timeout.total).count();
     const std::string shown = url.human_repr();
     Timeout scope = timeout_at(deadline);
-    auto work = do_request(s, std::move(method), std::move(url), std::move(opts), timeout, deadline);
+    auto work = do_request(s, std::move(method), std::move(url), std::move(opts), timeout, deadline, upgrade);
     bool timed_out = false;
     try {
         co_return co_await scope.run(std::move(work));
@@ -323,6 +325,11 @@ Task<ClientResponse> run_request(std::shared_ptr<SessionState> s, std::string me
 }
 
 }  // namespace
+
+Task<ClientResponse> upgrade_request(std::shared_ptr<SessionState> s, URL url, RequestOptions opts) {
+    return run_request(std::move(s), "GET", std::nullopt, std::move(url), std::move(opts), true);
+}
+
 }  // namespace detail
 
 URL ProxyURL::url() const {

@@ -21,6 +21,7 @@
 
 #include "aio/core/task.hpp"
 #include "aio/http/client_response.hpp"
+#include "aio/http/client_ws.hpp"
 #include "aio/http/cookie_jar.hpp"
 #include "aio/http/errors.hpp"
 #include "aio/http/headers.hpp"
@@ -154,6 +155,44 @@ struct RequestOptions {
     Headers proxy_headers;
 };
 
+/// The keyword arguments of aiohttp's session.ws_connect(url, ...). Not an aggregate (g++ 12).
+struct ClientWSOptions {
+    ClientWSOptions() {}
+    /// protocols=: the subprotocols offered (Sec-WebSocket-Protocol), in order of preference.
+    std::vector<std::string> protocols;
+    /// timeout=ClientWSTimeout(ws_receive=, ws_close=).
+    ClientWSTimeout timeout;
+    /// autoclose=: answer the server's close frame as soon as it comes (receive() still returns
+    /// it as CLOSE). Off: answer it with close().
+    bool autoclose = true;
+    /// autoping=: answer pings with pongs and swallow pongs; receive() never returns them.
+    bool autoping = true;
+    /// heartbeat=: when nothing arrived for this long, ping; when nothing arrives within half of
+    /// it, the connection is closed (close_code() 1006).
+    std::optional<std::chrono::nanoseconds> heartbeat;
+    /// auth=: overrides the session's and the URL's credentials.
+    std::optional<BasicAuth> auth;
+    /// origin=: the Origin header.
+    std::string origin;
+    /// params=: query pairs appended to the URL's query.
+    std::vector<std::pair<std::string, std::string>> params;
+    /// headers=: on top of the session's default headers.
+    Headers headers;
+    /// proxy=, proxy_auth=, proxy_headers=: as RequestOptions's (wss:// goes through a CONNECT
+    /// tunnel; ws:// is requested from the proxy in absolute form).
+    ProxyURL proxy;
+    std::optional<BasicAuth> proxy_auth;
+    Headers proxy_headers;
+    /// ssl=: the TLS context of a wss:// connection (null: the session's).
+    std::shared_ptr<SSLContext> ssl;
+    /// compress=: 0 offers no compression; 9-15 offers permessage-deflate with that
+    /// client_max_window_bits (aiohttp's 15 is the usual value).
+    int compress = 0;
+    /// max_msg_size=: the largest message received (after decompression); a bigger one closes
+    /// the connection with 1009. 0: no limit.
+    size_t max_msg_size = 4 * 1024 * 1024;
+};
+
 /// The keyword arguments of ClientSession and of its TCPConnector. Not an aggregate (g++ 12).
 struct ClientSessionOptions {
     ClientSessionOptions() = default;
@@ -236,6 +275,13 @@ public:
     [[nodiscard]] Task<ClientResponse> delete_(std::string url, RequestOptions opts = RequestOptions());
     [[nodiscard]] Task<ClientResponse> head(std::string url, RequestOptions opts = RequestOptions());
     [[nodiscard]] Task<ClientResponse> options(std::string url, RequestOptions opts = RequestOptions());
+
+    /// `await session.ws_connect(url, ...)`: a WebSocket to a ws://, wss:// (or http(s)://) URL,
+    /// over a connection of the session's (its default headers, cookies, auth, proxy, TLS and
+    /// ClientTimeout for the handshake), taken out of the pool for good. Throws
+    /// WSServerHandshakeError when the server does not accept, and what request() throws for
+    /// the rest. Cancel safety: a cancelled ws_connect closes the connection it was using.
+    [[nodiscard]] Task<ClientWebSocketResponse> ws_connect(std::string url, ClientWSOptions opts = ClientWSOptions());
 
     /// `await session.close()`: closes every connection; later requests throw ClientError.
     [[nodiscard]] Task<void> close();

@@ -10,6 +10,7 @@
 //       ClientHttpProxyError                ClientHttpProxyError  (the proxy refused CONNECT)
 //       ContentTypeError                    ContentTypeError
 //       TooManyRedirects                    TooManyRedirects
+//       WSServerHandshakeError              WSServerHandshakeError (ws_connect refused)
 //     ClientPayloadError                  ClientPayloadError    (a body cut short or malformed)
 //     InvalidURL                          InvalidURL
 //   ServerTimeoutError (asyncio.TimeoutError too)   ServerTimeoutError  (aio::TimeoutError)
@@ -140,6 +141,15 @@ public:
 
 /// aiohttp.TooManyRedirects: more redirects than max_redirects (a redirect loop ends here).
 class TooManyRedirects : public ClientResponseError {
+public:
+    using ClientResponseError::ClientResponseError;
+};
+
+/// aiohttp.WSServerHandshakeError: ws_connect's server did not accept the WebSocket handshake:
+/// a status other than 101 (status() is it: 403, 404...), or a 101 whose Upgrade, Connection,
+/// Sec-WebSocket-Accept, subprotocol or extension is not a valid answer to ours (status() 101;
+/// message() says which). The connection is closed.
+class WSServerHandshakeError : public ClientResponseError {
 public:
     using ClientResponseError::ClientResponseError;
 };

@@ -34,13 +34,6 @@ namespace detail {
 class WsServerState;
 }
 
-/// What receive_str / receive_bytes / receive_json throw for a message of another type
-/// (aiohttp raises TypeError).
-class WSMessageTypeError : public Error {
-public:
-    using Error::Error;
-};
-
 /// The keyword arguments of aiohttp's web.WebSocketResponse(...).
 struct WebSocketOptions {
     WebSocketOptions() {}  // not an aggregate: see docs/design.md, "Compiler notes"

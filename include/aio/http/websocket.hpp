@@ -3,6 +3,7 @@
 //   aiohttp.WSMsgType     aio::http::WSMsgType
 //   aiohttp.WSCloseCode   aio::http::WSCloseCode
 //   aiohttp.WSMessage     aio::http::WSMessage
+//   TypeError (receive_str of a BINARY message)   aio::http::WSMessageTypeError
 //
 // The enumerators keep aiohttp's names (WSMsgType::TEXT, WSCloseCode::GOING_AWAY), as
 // aio::ReturnWhen keeps asyncio's, so ported code reads the same.
@@ -11,6 +12,8 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+
+#include "aio/core/errors.hpp"
 
 namespace aio::http {
 
@@ -71,6 +74,13 @@ struct WSMessage {
     WSMessage() = default;
     WSMessage(WSMsgType t, std::string d, uint16_t code = 0, std::string e = {})
         : type(t), data(std::move(d)), close_code(code), extra(std::move(e)) {}
+};
+
+/// What receive_str / receive_bytes / receive_json (server and client) throw for a message of another type
+/// (aiohttp raises TypeError).
+class WSMessageTypeError : public Error {
+public:
+    using Error::Error;
 };
 
 }  // namespace aio::http

@@ -1,0 +1,396 @@
+// ClientSession::ws_connect and ClientWebSocketResponse: our client against our server (echo,
+// compression, subprotocols, close codes, refusals), against raw servers that answer the
+// handshake wrongly, and against python3-websockets as the server.
+#include <gtest/gtest.h>
+
+#include <aio/http/client.hpp>
+#include <aio/http/web_exceptions.hpp>
+#include <aio/http/web_ws.hpp>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "web_test_util.hpp"
+#include "ws_codec.hpp"
+
+using namespace std::chrono_literals;
+using aio::http::ClientSession;
+using aio::http::ClientWebSocketResponse;
+using aio::http::ClientWSOptions;
+using aio::http::Request;
+using aio::http::Response;
+using aio::http::WebSocketOptions;
+using aio::http::WebSocketResponse;
+using aio::http::WSMessage;
+using aio::http::WSMsgType;
+using aio::http::WSServerHandshakeError;
+using aiotest::TestServer;
+namespace ws = aio::http::detail::ws;
+
+namespace {
+
+struct Seen {
+    std::vector<WSMessage> messages;
+    std::optional<uint16_t> close_code;
+    bool compress = false;
+    std::string protocol;
+};
+
+// An echo: text stays text, binary stays binary; "close:<code>" makes the server close.
+void add_echo(aio::http::Application& app, std::shared_ptr<Seen> seen, WebSocketOptions opt = {}) {
+    app.router().add_get("/ws", [seen, opt](Request r) -> aio::Task<Response> {
+        WebSocketResponse ws(opt);
+        co_await ws.prepare(r);
+        seen->compress = ws.compress();
+        seen->protocol = ws.protocol();
+        auto it = ws.iter();
+        while (auto m = co_await it.next()) {
+            seen->messages.push_back(*m);
+            if (m->type == WSMsgType::TEXT && m->data.rfind("close:", 0) == 0) {
+                const auto code = static_cast<uint16_t>(std::stoi(m->data.substr(6)));
+                co_await ws.close(code, "bye");
+            } else if (m->type == WSMsgType::TEXT) {
+                co_await ws.send_str(m->data);
+            } else if (m->type == WSMsgType::BINARY) {
+                co_await ws.send_bytes(m->data);
+            }
+        }
+        seen->close_code = ws.close_code();
+        co_return ws;
+    });
+}
+
+void echo_round_trip(int compress) {
+    aiotest::run_net([&]() -> aio::Task<void> {
+        TestServer s;
+        auto seen = std::make_shared<Seen>();
+        add_echo(s.app, seen);
+        co_await s.start();
+        {
+            ClientSession session;
+            ClientWSOptions o;
+            o.compress = compress;
+            std::string url = "ws://127.0.0.1:" + std::to_string(s.port) + "/ws";
+            ClientWebSocketResponse ws = co_await session.ws_connect(url, o);
+            EXPECT_EQ(ws.compress(), compress != 0);
+            EXPECT_EQ(ws.protocol(), "");
+            EXPECT_EQ(session.connector_stats().acquired, 0u);  // out of the pool, slot given back
+            co_await ws.send_str("h\xc3\xa9llo");
+            EXPECT_EQ(co_await ws.receive_str(), "h\xc3\xa9llo");
+            std::string bin("\x00\x01\xff", 3);
+            co_await ws.send_bytes(bin);
+            WSMessage m = co_await ws.receive();
+            EXPECT_EQ(m.type, WSMsgType::BINARY);
+            EXPECT_EQ(m.data, bin);
+            nlohmann::json j = {{"a", 1}, {"b", "x"}};
+            co_await ws.send_json(j);
+            EXPECT_EQ(co_await ws.receive_json(), j);
+            std::string big(300000, 'z');
+            co_await ws.send_str(big);
+            EXPECT_EQ(co_await ws.receive_str(), big);
+            co_await ws.send_str("typed");
+            bool threw = false;
+            try {
+                (void)co_await ws.receive_bytes();
+            } catch (const aio::http::WSMessageTypeError&) {
+                threw = true;
+            }
+            EXPECT_TRUE(threw);
+            EXPECT_FALSE(ws.closed());
+            EXPECT_TRUE(co_await ws.close());
+            EXPECT_TRUE(ws.closed());
+            EXPECT_EQ(ws.close_code(), std::optional<uint16_t>(1000));
+            EXPECT_FALSE(co_await ws.close());
+        }
+        co_await s.stop();
+        EXPECT_EQ(seen->compress, compress != 0);
+        EXPECT_EQ(seen->messages.size(), 5u);
+        EXPECT_EQ(seen->close_code, std::optional<uint16_t>(1000));
+    }());
+}
+
+TEST(WsClient, EchoesWithOurServerWithDeflate) { echo_round_trip(15); }
+TEST(WsClient, EchoesWithOurServerWithoutDeflate) { echo_round_trip(0); }
+TEST(WsClient, SmallerWindowIsOfferedAndAgreed) { echo_round_trip(10); }
+
+TEST(WsClient, SubprotocolIsChosenAndIterWorks) {
+    aiotest::run_net([&]() -> aio::Task<void> {
+        TestServer s;
+        auto seen = std::make_shared<Seen>();
+        WebSocketOptions so;
+        so.protocols = {"chat", "other"};
+        add_echo(s.app, seen, so);
+        co_await s.start();
+        {
+            ClientSession session;
+            ClientWSOptions o;
+            o.protocols = {"x", "chat"};
+            std::string url = "ws://127.0.0.1:" + std::to_string(s.port) + "/ws";
+            ClientWebSocketResponse ws = co_await session.ws_connect(url, o);
+            EXPECT_EQ(ws.protocol(), "chat");
+            co_await ws.send_str("one");
+            co_await ws.send_str("two");
+            co_await ws.send_str("close:4001");
+            std::vector<std::string> got;
+            auto it = ws.iter();
+            while (auto m = co_await it.next())
+                got.push_back(m->data);
+            EXPECT_EQ(got, (std::vector<std::string>{"one", "two"}));
+            // The server's close, answered by autoclose: its code is ours to see.
+            EXPECT_TRUE(ws.closed());
+            EXPECT_EQ(ws.close_code(), std::optional<uint16_t>(4001));
+        }
+        co_await s.stop();
+        EXPECT_EQ(seen->protocol, "chat");
+        EXPECT_EQ(seen->close_code, std::optional<uint16_t>(4001));
+    }());
+}
+
+TEST(WsClient, CloseFrameCarriesCodeAndReasonBothWays) {
+    aiotest::run_net([&]() -> aio::Task<void> {
+        TestServer s;
+        auto seen = std::make_shared<Seen>();
+        add_echo(s.app, seen);
+        co_await s.start();
+        ClientSession session;
+        std::string url = "ws://127.0.0.1:" + std::to_string(s.port) + "/ws";
+        {
+            ClientWSOptions o;
+            o.autoclose = false;
+            ClientWebSocketResponse ws = co_await session.ws_connect(url, o);
+            co_await ws.send_str("close:4002");
+            WSMessage m = co_await ws.receive();
+            EXPECT_EQ(m.type, WSMsgType::CLOSE);
+            EXPECT_EQ(m.close_code, 4002);
+            EXPECT_EQ(m.extra, "bye");
+            EXPECT_FALSE(ws.closed());  // autoclose off: ours to answer
+            EXPECT_TRUE(co_await ws.close(1000));
+            EXPECT_EQ(ws.close_code(), std::optional<uint16_t>(4002));
+        }
+        {
+            ClientWebSocketResponse ws = co_await session.ws_connect(url);
+            bool bad_code = false;
+            try {
+                co_await ws.close(1005);
+            } catch (const std::invalid_argument&) {
+                bad_code = true;
+            }
+            EXPECT_TRUE(bad_code);
+            EXPECT_TRUE(co_await ws.close(4100, "done"));
+            EXPECT_EQ(ws.close_code(), std::optional<uint16_t>(4100));
+            WSMessage after = co_await ws.receive();
+            EXPECT_EQ(after.type, WSMsgType::CLOSED);
+            bool send_threw = false;
+            try {
+                co_await ws.send_str("late");
+            } catch (const std::system_error&) {
+                send_threw = true;
+            }
+            EXPECT_TRUE(send_threw);
+        }
+        co_await s.stop();
+        EXPECT_EQ(seen->close_code, std::optional<uint16_t>(4100));
+    }());
+}
+
+TEST(WsClient, RefusalIsHandshakeErrorWithStatus) {
+    aiotest::run_net([&]() -> aio::Task<void> {
+        TestServer s;
+        s.app.router().add_get("/forbidden", [](Request) -> aio::Task<Response> {
+            throw aio::http::HTTPForbidden();
+            co_return Response();
+        });
+        s.app.router().add_get("/plain", [](Request) -> aio::Task<Response> { co_return Response("not a socket"); });
+        co_await s.start();
+        ClientSession session;
+        const std::string base = "ws://127.0.0.1:" + std::to_string(s.port);
+        for (auto [path, status] : std::vector<std::pair<std::string, int>>{{"/forbidden", 403}, {"/nowhere", 404}, {"/plain", 200}}) {
+            int got = 0;
+            try {
+                ClientWebSocketResponse ws = co_await session.ws_connect(base + path);
+            } catch (const WSServerHandshakeError& e) {
+                got = e.status();
+            }
+            EXPECT_EQ(got, status) << path;
+        }
+        // The session still works for plain requests.
+        aio::http::ClientResponse r = co_await session.get(s.url("/plain"));
+        EXPECT_EQ(co_await r.text(), "not a socket");
+        co_await s.stop();
+    }());
+}
+
+// A raw server answering the handshake with `answer(key)`; then it waits for the client to go,
+// or (`hang_up`) closes at once without a close frame.
+aio::Task<aio::Server> raw_server(std::function<std::string(const std::string& key)> answer, bool hang_up = false) {
+    aio::ClientConnected cb = [answer, hang_up](aio::StreamReader r, aio::StreamWriter w) -> aio::Task<void> {
+        std::string head = co_await r.readuntil("\r\n\r\n");
+        std::string key;
+        const std::string name = "Sec-WebSocket-Key: ";
+        size_t at = head.find(name);
+        if (at != std::string::npos) key = head.substr(at + name.size(), 24);
+        w.write(answer(key));
+        co_await w.drain();
+        if (!hang_up) std::string rest = co_await r.read(65536);  // until the client goes
+        w.close();
+    };
+    co_return co_await aio::start_server(std::move(cb), "127.0.0.1", 0);
+}
+
+void bad_answer(std::function<std::string(const std::string&)> answer, const std::string& why, int compress = 0) {
+    aiotest::run_net([&]() -> aio::Task<void> {
+        aio::Server server = co_await raw_server(answer);
+        ClientSession session;
+        ClientWSOptions o;
+        o.compress = compress;
+        std::string message;
+        int status = 0;
+        try {
+            ClientWebSocketResponse ws = co_await session.ws_connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/", o);
+        } catch (const WSServerHandshakeError& e) {
+            status = e.status();
+            message = e.message();
+        }
+        EXPECT_EQ(status, 101);
+        EXPECT_NE(message.find(why), std::string::npos) << message;
+        EXPECT_EQ(session.connector_stats().acquired, 0u);
+        server.close();
+        co_await server.wait_closed();
+    }());
+}
+
+std::string answer_101(const std::string& accept, const std::string& extra = {}) {
+    std::string out = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
+    out += "Sec-WebSocket-Accept: ";
+    out += accept;
+    out += "\r\n";
+    out += extra;
+    out += "\r\n";
+    return out;
+}
+
+TEST(WsClient, WrongAcceptKeyIsHandshakeError) {
+    bad_answer([](const std::string&) { return answer_101(ws::accept_key("AAAAAAAAAAAAAAAAAAAAAA==")); },
+               "Invalid challenge response");
+}
+
+TEST(WsClient, UnofferedSubprotocolOrExtensionIsHandshakeError) {
+    bad_answer([](const std::string& k) { return answer_101(ws::accept_key(k), "Sec-WebSocket-Protocol: chat\r\n"); },
+               "Invalid subprotocol");
+    bad_answer([](const std::string& k) {
+        return answer_101(ws::accept_key(k), "Sec-WebSocket-Extensions: permessage-deflate\r\n");
+    }, "Invalid extension");
+    bad_answer([](const std::string& k) {
+        return answer_101(ws::accept_key(k), "Sec-WebSocket-Extensions: x-unknown\r\n");
+    }, "Invalid deflate extension", 15);
+}
+
+TEST(WsClient, FramesRightAfterThe101AreNotLost) {
+    aiotest::run_net([&]() -> aio::Task<void> {
+        aio::Server server = co_await raw_server([](const std::string& k) {
+            ws::FrameWriter writer(ws::Role::server);
+            std::string out = answer_101(ws::accept_key(k));
+            writer.message(out, WSMsgType::TEXT, "early", false);
+            return out;
+        }, true);
+        ClientSession session;
+        ClientWebSocketResponse ws =
+            co_await session.ws_connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/");
+        EXPECT_EQ(co_await ws.receive_str(), "early");
+        // The raw server then hangs up without a close frame: closed, 1006, no hang.
+        WSMessage m = co_await ws.receive();
+        EXPECT_EQ(m.type, WSMsgType::CLOSED);
+        EXPECT_EQ(ws.close_code(), std::optional<uint16_t>(1006));
+        server.close();
+        co_await server.wait_closed();
+    }());
+}
+
+// ---------------------------------------------------------------------------------------------
+// python3-websockets as the server
+
+bool have_module(const std::string& py, const char* module) {
+    if (py.empty()) return false;
+    std::string cmd = py + " -c 'import " + module + "' >/dev/null 2>&1";
+    return std::system(cmd.c_str()) == 0;
+}
+
+// Debian's python first; the configured one if only it has the module.
+std::string python_with(const char* module) {
+    std::string py = aiotest::debian_python();
+    if (have_module(py, module)) return py;
+    std::string configured = AIO_PYTHON3;
+    if (have_module(configured, module)) return configured;
+    return {};
+}
+
+// Serves one connection with an echo, then prints what it negotiated and exits.
+const char* kWebsocketsServer = R"PY(
+import asyncio, sys, websockets
+async def main(comp):
+    done = asyncio.get_running_loop().create_future()
+    async def echo(ws, path=None):
+        try:
+            async for m in ws:
+                await ws.send(m)
+        finally:
+            if not done.done():
+                done.set_result((ws.response_headers.get("Sec-WebSocket-Extensions"), ws.close_code))
+    async with websockets.serve(echo, "127.0.0.1", 0, compression=("deflate" if comp == "1" else None),
+                                max_size=None) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        ext, code = await done
+        print(ext, code, flush=True)
+asyncio.run(main(sys.argv[1]))
+)PY";
+
+void websockets_server(bool compress) {
+    std::string py = python_with("websockets");
+    if (py.empty()) GTEST_SKIP() << "python3-websockets is not installed";
+    aiotest::run_net([&]() -> aio::Task<void> {
+        aio::SubprocessOptions po;
+        po.stdout_ = aio::PIPE;
+        po.stderr_ = aio::PIPE;
+        po.stdin_ = aio::DEVNULL;
+        std::vector<std::string> args{"-c", kWebsocketsServer, compress ? "1" : "0"};
+        aio::Process p = co_await aio::create_subprocess_exec(py, std::move(args), std::move(po));
+        std::string port_line = co_await p.stdout->readline();
+        if (port_line.empty()) {
+            auto failed = co_await p.communicate();
+            ADD_FAILURE() << "the server did not start: " << failed.stderr_data.value_or("");
+            co_return;
+        }
+        {
+            ClientSession session;
+            ClientWSOptions o;
+            o.compress = compress ? 15 : 0;
+            std::string url = "ws://127.0.0.1:" + std::to_string(std::stoi(port_line)) + "/";
+            ClientWebSocketResponse ws = co_await session.ws_connect(url, o);
+            EXPECT_EQ(ws.compress(), compress);
+            co_await ws.send_str("h\xc3\xa9llo");
+            EXPECT_EQ(co_await ws.receive_str(), "h\xc3\xa9llo");
+            std::string bin("\x00\x01" "bin", 5);
+            co_await ws.send_bytes(bin);
+            EXPECT_EQ(co_await ws.receive_bytes(), bin);
+            std::string big(300000, 'q');
+            co_await ws.send_str(big);
+            EXPECT_EQ(co_await ws.receive_str(), big);
+            co_await ws.ping("p");
+            EXPECT_TRUE(co_await ws.close());
+            EXPECT_EQ(ws.close_code(), std::optional<uint16_t>(1000));
+        }
+        auto res = co_await p.communicate();
+        int code = co_await p.wait();
+        EXPECT_EQ(code, 0) << res.stderr_data.value_or("");
+        if (compress)  // websockets answers with its own window sizes
+            EXPECT_EQ(res.stdout_data.value_or("").rfind("permessage-deflate", 0), 0u) << res.stdout_data.value_or("");
+        else
+            EXPECT_EQ(res.stdout_data.value_or(""), "None 1000\n");
+    }());
+}
+
+TEST(WsClient, PythonWebsocketsServerEchoesWithDeflate) { websockets_server(true); }
+TEST(WsClient, PythonWebsocketsServerEchoesWithoutDeflate) { websockets_server(false); }
+
+}  // namespace
