@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "test_client_util.hpp"
 #include "web_test_util.hpp"
 #include "ws_codec.hpp"
 
@@ -35,11 +36,13 @@ struct Seen {
     std::optional<uint16_t> close_code;
     bool compress = false;
     std::string protocol;
+    aio::Event done;  // the handler returned
 };
 
 // An echo: text stays text, binary stays binary; "close:<code>" makes the server close.
-void add_echo(aio::http::Application& app, std::shared_ptr<Seen> seen, WebSocketOptions opt = {}) {
-    app.router().add_get("/ws", [seen, opt](Request r) -> aio::Task<Response> {
+void add_echo(aio::http::Application& app, std::shared_ptr<Seen> seen, WebSocketOptions opt = {},
+              const std::string& path = "/ws") {
+    app.router().add_get(path, [seen, opt](Request r) -> aio::Task<Response> {
         WebSocketResponse ws(opt);
         co_await ws.prepare(r);
         seen->compress = ws.compress();
@@ -57,6 +60,7 @@ void add_echo(aio::http::Application& app, std::shared_ptr<Seen> seen, WebSocket
             }
         }
         seen->close_code = ws.close_code();
+        seen->done.set();
         co_return ws;
     });
 }
@@ -304,6 +308,154 @@ TEST(WsClient, FramesRightAfterThe101AreNotLost) {
         EXPECT_EQ(ws.close_code(), std::optional<uint16_t>(1006));
         server.close();
         co_await server.wait_closed();
+    }());
+}
+
+TEST(WsClient, SessionHeadersCookiesAndAuthGoWithTheHandshake) {
+    aiotest::run_net([&]() -> aio::Task<void> {
+        TestServer s;
+        auto got = std::make_shared<aio::http::Headers>();
+        s.app.router().add_get("/ws", [got](Request r) -> aio::Task<Response> {
+            *got = r.headers();
+            WebSocketResponse ws;
+            co_await ws.prepare(r);
+            co_await ws.send_str("hi");
+            (void)co_await ws.receive();
+            co_return ws;
+        });
+        co_await s.start();
+        aio::http::ClientSessionOptions so;
+        so.headers.add("X-Default", "d");
+        so.auth = aio::http::BasicAuth("user", "pw");
+        ClientSession session(so);
+        session.cookie_jar().set("sid", "42", aio::http::URL(s.url("/")));
+        ClientWSOptions o;
+        o.origin = "http://example.org";
+        o.headers.add("X-Mine", "m");
+        o.params = {{"q", "1"}};
+        ClientWebSocketResponse ws =
+            co_await session.ws_connect("ws://127.0.0.1:" + std::to_string(s.port) + "/ws", o);
+        EXPECT_EQ(co_await ws.receive_str(), "hi");
+        co_await ws.close();
+        co_await s.stop();
+        EXPECT_EQ(got->get("X-Default").value_or(""), "d");
+        EXPECT_EQ(got->get("X-Mine").value_or(""), "m");
+        EXPECT_EQ(got->get("Origin").value_or(""), "http://example.org");
+        EXPECT_EQ(got->get("Cookie").value_or(""), "sid=42");
+        EXPECT_EQ(got->get("Authorization").value_or(""), aio::http::BasicAuth("user", "pw").encode());
+    }());
+}
+
+TEST(WsClient, WssThroughTheSessionsTls) {
+    aiotest::Certs certs;
+    ASSERT_TRUE(certs.ok);
+    aiotest::run_net([&]() -> aio::Task<void> {
+        aio::http::Application app;
+        auto seen = std::make_shared<Seen>();
+        add_echo(app, seen);
+        aio::http::AppRunner runner(app);
+        co_await runner.setup();
+        aio::http::TCPSiteOptions to;
+        to.ssl = aio::SSLContext::server(certs.cert, certs.key);
+        aio::http::TCPSite site(runner, "127.0.0.1", 0, to);
+        co_await site.start();
+        {
+            ClientSession session;
+            ClientWSOptions o;
+            o.ssl = aiotest::trusting(certs.ca);
+            o.compress = 15;
+            // The certificate names localhost.
+            std::string url = "wss://localhost:" + std::to_string(site.port()) + "/ws";
+            ClientWebSocketResponse ws = co_await session.ws_connect(url, o);
+            co_await ws.send_str("secret");
+            EXPECT_EQ(co_await ws.receive_str(), "secret");
+            EXPECT_TRUE(ws.compress());
+            EXPECT_TRUE(co_await ws.close());
+        }
+        site.stop();
+        co_await runner.cleanup();
+        EXPECT_EQ(seen->close_code, std::optional<uint16_t>(1000));
+    }());
+}
+
+TEST(WsClient, ReceiveTimeoutConcurrentReceiveAndHeartbeat) {
+    aiotest::run_net([&]() -> aio::Task<void> {
+        // A server that completes the handshake and then never answers anything (pings included).
+        aio::Server server = co_await raw_server([](const std::string& k) { return answer_101(ws::accept_key(k)); });
+        ClientSession session;
+        const std::string url = "ws://127.0.0.1:" + std::to_string(server.port()) + "/";
+        {
+            ClientWSOptions o;
+            o.timeout.ws_receive = 10ms;
+            ClientWebSocketResponse ws = co_await session.ws_connect(url, o);
+            bool timed_out = false;
+            try {
+                (void)co_await ws.receive();
+            } catch (const aio::TimeoutError&) {
+                timed_out = true;
+            }
+            EXPECT_TRUE(timed_out);
+            EXPECT_FALSE(ws.closed());
+            // A second receive while one waits: RuntimeError, and the first is undisturbed.
+            auto first = aio::create_task(ws.receive(1s));
+            co_await aio::sleep(0s);  // let it start waiting
+            bool concurrent = false;
+            try {
+                (void)co_await ws.receive();
+            } catch (const aio::RuntimeError&) {
+                concurrent = true;
+            }
+            EXPECT_TRUE(concurrent);
+            first.cancel();
+            try {
+                (void)co_await first;
+            } catch (const aio::CancelledError&) {
+            }
+            co_await ws.send_str("still usable");
+        }
+        {
+            ClientWSOptions o;
+            o.heartbeat = 20ms;
+            ClientWebSocketResponse ws = co_await session.ws_connect(url, o);
+            WSMessage m = co_await ws.receive();  // ends when the heartbeat gives up on the peer
+            EXPECT_EQ(m.type, WSMsgType::CLOSED);
+            EXPECT_EQ(ws.close_code(), std::optional<uint16_t>(1006));
+        }
+        server.close();
+        co_await server.wait_closed();
+    }());
+}
+
+TEST(WsClient, SessionCloseAndDroppingTheHandleCloseTheSocket) {
+    aiotest::run_net([&]() -> aio::Task<void> {
+        TestServer s;
+        auto first = std::make_shared<Seen>();
+        auto seen = std::make_shared<Seen>();
+        add_echo(s.app, first, {}, "/first");
+        add_echo(s.app, seen);
+        co_await s.start();
+        const std::string url = "ws://127.0.0.1:" + std::to_string(s.port) + "/ws";
+        {
+            ClientSession session;
+            ClientWebSocketResponse ws =
+                co_await session.ws_connect("ws://127.0.0.1:" + std::to_string(s.port) + "/first");
+            co_await session.close();
+            WSMessage m = co_await ws.receive();
+            EXPECT_EQ(m.type, WSMsgType::CLOSED);
+            EXPECT_EQ(ws.close_code(), std::optional<uint16_t>(1006));
+        }
+        {
+            ClientSession session;
+            {
+                ClientWebSocketResponse ws = co_await session.ws_connect(url);
+                co_await ws.send_str("x");
+                EXPECT_EQ(co_await ws.receive_str(), "x");
+            }  // dropped open: a close frame (1000) goes out
+            // The server's handler ends once it has read the close frame.
+            co_await seen->done.wait();
+        }
+        co_await s.stop();
+        EXPECT_EQ(seen->close_code, std::optional<uint16_t>(1000));
     }());
 }
 
