@@ -252,6 +252,10 @@ void Connection::abandon_exchange() noexcept {
 }
 
 void Connection::release_response(uint64_t seq) noexcept {
+    if (upgraded_ && !ws_) {  // a 101 nobody took over (ws_connect cancelled): no one else will close it
+        close();
+        return;
+    }
     if (!busy_ || seq != seq_) return;  // the body arrived in full: the connection went back already
     try {
         fail_body(std::make_exception_ptr(ClientConnectionError("Connection closed: the response was released")));

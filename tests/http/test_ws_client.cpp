@@ -290,6 +290,34 @@ TEST(WsClient, UnofferedSubprotocolOrExtensionIsHandshakeError) {
     }, "Invalid deflate extension", 15);
 }
 
+TEST(WsClient, ACancelledConnectLeavesNothingOpen) {
+    aiotest::run_net([&]() -> aio::Task<void> {
+        auto hung_up = std::make_shared<aio::Event>();
+        // A server that never answers the handshake, and notes when the client goes.
+        aio::ClientConnected cb = [hung_up](aio::StreamReader r, aio::StreamWriter w) -> aio::Task<void> {
+            (void)co_await r.readuntil("\r\n\r\n");
+            std::string rest = co_await r.read(65536);
+            if (rest.empty()) hung_up->set();
+            w.close();
+        };
+        aio::Server server = co_await aio::start_server(std::move(cb), "127.0.0.1", 0);
+        ClientSession session;
+        auto connecting = session.ws_connect("ws://127.0.0.1:" + std::to_string(server.port()) + "/");
+        bool timed_out = false;
+        try {
+            ClientWebSocketResponse ws = co_await aio::wait_for(std::move(connecting), 50ms);
+        } catch (const aio::TimeoutError&) {
+            timed_out = true;
+        }
+        EXPECT_TRUE(timed_out);
+        EXPECT_EQ(session.connector_stats().acquired, 0u);
+        EXPECT_EQ(session.connector_stats().idle, 0u);
+        co_await hung_up->wait();  // the connection was closed, not left to the session
+        server.close();
+        co_await server.wait_closed();
+    }());
+}
+
 TEST(WsClient, FramesRightAfterThe101AreNotLost) {
     aiotest::run_net([&]() -> aio::Task<void> {
         aio::Server server = co_await raw_server([](const std::string& k) {
