@@ -12,9 +12,11 @@
 #include <aio/http/client.hpp>
 #include <fstream>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "net/net_test_util.hpp"
@@ -159,5 +161,55 @@ inline bool can_connect(uint16_t port) {
     ::close(fd);
     return ok;
 }
+
+inline constexpr const char* kTinyproxy = "/usr/bin/tinyproxy";
+
+/// tinyproxy in the foreground (-d) on a free 127.0.0.1 port, its config and log in a temp dir.
+/// The destructor kills and reaps it.
+class Tinyproxy {
+public:
+    /// `extra`: more config lines (ConnectPort, BasicAuth...).
+    explicit Tinyproxy(const std::string& extra = {}) : port_(aiotest::unused_port()) {
+        const std::string conf = dir_.path() + "/tinyproxy.conf";
+        log_ = dir_.path() + "/tinyproxy.log";
+        // LogLevel Connect logs each request line as the proxy received it, which is how the
+        // tests see the absolute form and the CONNECT the client sent.
+        std::ofstream(conf) << "Port " << port_ << "\nListen 127.0.0.1\nAllow 127.0.0.1\n"
+                            << "Timeout 30\nMaxClients 20\nLogLevel Connect\nLogFile \"" << log_ << "\"\n"
+                            << "ViaProxyName \"aiocpp-test-proxy\"\n"
+                            << extra;
+        proc_ = std::make_unique<aiotest::ChildProcess>(std::vector<std::string>{kTinyproxy, "-d", "-c", conf});
+        for (int i = 0; i < 500 && !(up_ = aiotest::can_connect(port_)); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));  // tinyproxy starting: another process, not a thread of ours
+    }
+    [[nodiscard]] bool up() const { return up_; }
+    [[nodiscard]] uint16_t port() const { return port_; }
+    /// "http://127.0.0.1:PORT" (with "user:pass@" if given).
+    [[nodiscard]] std::string url(const std::string& userinfo = {}) const {
+        return "http://" + (userinfo.empty() ? "" : userinfo + "@") + "127.0.0.1:" + std::to_string(port_);
+    }
+    /// The log so far.
+    [[nodiscard]] std::string log() const {
+        std::ifstream in(log_);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    }
+    /// How many times `needle` occurs in the log.
+    [[nodiscard]] size_t count_in_log(const std::string& needle) const {
+        const std::string l = log();
+        size_t n = 0;
+        for (size_t at = l.find(needle); at != std::string::npos; at = l.find(needle, at + 1))
+            ++n;
+        return n;
+    }
+
+private:
+    aiotest::TempDir dir_;
+    uint16_t port_;
+    std::string log_;
+    std::unique_ptr<aiotest::ChildProcess> proc_;
+    bool up_ = false;
+};
 
 }  // namespace aiotest

@@ -406,6 +406,42 @@ TEST(WsClient, WssThroughTheSessionsTls) {
     }());
 }
 
+// wss:// through an HTTP proxy: a CONNECT tunnel (tinyproxy), TLS checked against the server.
+TEST(WsClient, WssThroughAProxyTunnel) {
+    if (!aiotest::file_exists(aiotest::kTinyproxy)) GTEST_SKIP() << "tinyproxy is not installed";
+    aiotest::Certs certs;
+    ASSERT_TRUE(certs.ok);
+    const uint16_t port = aiotest::unused_port();
+    aiotest::Tinyproxy proxy("ConnectPort " + std::to_string(port) + "\n");
+    ASSERT_TRUE(proxy.up()) << "tinyproxy did not start";
+    aiotest::run_net([&]() -> aio::Task<void> {
+        aio::http::Application app;
+        auto seen = std::make_shared<Seen>();
+        add_echo(app, seen);
+        aio::http::AppRunner runner(app);
+        co_await runner.setup();
+        aio::http::TCPSiteOptions to;
+        to.ssl = aio::SSLContext::server(certs.cert, certs.key);
+        aio::http::TCPSite site(runner, "127.0.0.1", port, to);
+        co_await site.start();
+        {
+            ClientSession session;
+            ClientWSOptions o;
+            o.ssl = aiotest::trusting(certs.ca);
+            o.proxy = proxy.url();
+            ClientWebSocketResponse ws =
+                co_await session.ws_connect("wss://localhost:" + std::to_string(port) + "/ws", o);
+            co_await ws.send_str("tunnelled");
+            EXPECT_EQ(co_await ws.receive_str(), "tunnelled");
+            EXPECT_TRUE(co_await ws.close());
+        }
+        site.stop();
+        co_await runner.cleanup();
+        EXPECT_EQ(seen->close_code, std::optional<uint16_t>(1000));
+    }());
+    EXPECT_EQ(proxy.count_in_log("CONNECT localhost:" + std::to_string(port) + " HTTP/1.1"), 1u) << proxy.log();
+}
+
 TEST(WsClient, ReceiveTimeoutConcurrentReceiveAndHeartbeat) {
     aiotest::run_net([&]() -> aio::Task<void> {
         // A server that completes the handshake and then never answers anything (pings included).
