@@ -35,6 +35,7 @@
 #include "aio/http/web_response.hpp"
 #include "aio/http/web_runner.hpp"
 #include "aio/http/web_ws.hpp"
+#include "aio/http/ws_base.hpp"
 #include "aio/http/websocket.hpp"
 #include "aio/mp/connection.hpp"
 #include "aio/mp/errors.hpp"

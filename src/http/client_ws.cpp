@@ -178,75 +178,25 @@ Task<ClientWebSocketResponse> ClientSession::ws_connect(std::string url, ClientW
 }
 
 ClientWebSocketResponse::ClientWebSocketResponse(std::shared_ptr<detail::ClientWsState> state) noexcept
-    : s_(std::move(state)) {}
+    : WebSocketBase(std::move(state)) {}
 
 ClientWebSocketResponse& ClientWebSocketResponse::operator=(ClientWebSocketResponse&& o) noexcept {
     if (this != &o) {
         ClientWebSocketResponse old(std::move(*this));
-        s_ = std::move(o.s_);
+        core_ = std::move(o.core_);
     }
     return *this;
 }
 
 ClientWebSocketResponse::~ClientWebSocketResponse() {
-    if (!s_ || !s_->conn) return;
+    if (!core_) return;
+    auto& s = static_cast<detail::ClientWsState&>(*core_);
+    if (!s.conn) return;
     try {
-        s_->close_now(static_cast<uint16_t>(WSCloseCode::OK), {});
+        s.close_now(static_cast<uint16_t>(WSCloseCode::OK), {});
     } catch (...) {  // out of memory for the frame: the connection goes without it
     }
-    s_->conn->close_transport(false);
+    s.conn->close_transport(false);
 }
-
-Task<void> ClientWebSocketResponse::send_str(std::string_view data, std::optional<bool> compress) {
-    return s_->send_message(WSMsgType::TEXT, data, compress.value_or(true), "send_str()");
-}
-
-Task<void> ClientWebSocketResponse::send_bytes(std::string_view data, std::optional<bool> compress) {
-    return s_->send_message(WSMsgType::BINARY, data, compress.value_or(true), "send_bytes()");
-}
-
-Task<void> ClientWebSocketResponse::send_json(const nlohmann::json& data, std::optional<bool> compress) {
-    std::string text = data.dump();
-    co_await send_str(text, compress);
-}
-
-Task<void> ClientWebSocketResponse::ping(std::string_view message) {
-    return s_->send_control(WSMsgType::PING, message, "ping()");
-}
-
-Task<void> ClientWebSocketResponse::pong(std::string_view message) {
-    return s_->send_control(WSMsgType::PONG, message, "pong()");
-}
-
-Task<bool> ClientWebSocketResponse::close(uint16_t code, std::string_view message) { return s_->close(code, message); }
-
-Task<WSMessage> ClientWebSocketResponse::receive(std::optional<std::chrono::nanoseconds> timeout) {
-    return s_->receive(timeout);
-}
-
-Task<std::string> ClientWebSocketResponse::receive_str(std::optional<std::chrono::nanoseconds> timeout) {
-    return detail::ws_receive_typed(s_, WSMsgType::TEXT, timeout);
-}
-
-Task<std::string> ClientWebSocketResponse::receive_bytes(std::optional<std::chrono::nanoseconds> timeout) {
-    return detail::ws_receive_typed(s_, WSMsgType::BINARY, timeout);
-}
-
-Task<nlohmann::json> ClientWebSocketResponse::receive_json(std::optional<std::chrono::nanoseconds> timeout) {
-    std::string text = co_await receive_str(timeout);
-    co_return nlohmann::json::parse(text);
-}
-
-AsyncGenerator<WSMessage> ClientWebSocketResponse::iter() { return detail::ws_iterate(s_); }
-
-bool ClientWebSocketResponse::closed() const noexcept { return !s_ || s_->closed || s_->lost; }
-std::optional<uint16_t> ClientWebSocketResponse::close_code() const noexcept {
-    return s_ ? s_->close_code : std::nullopt;
-}
-const std::string& ClientWebSocketResponse::protocol() const noexcept {
-    static const std::string none;
-    return s_ ? s_->protocol : none;
-}
-bool ClientWebSocketResponse::compress() const noexcept { return s_ && s_->compress; }
 
 }  // namespace aio::http

@@ -103,14 +103,12 @@ using detail::joined;
 using detail::WsServerState;
 
 WebSocketResponse::WebSocketResponse(WebSocketOptions options)
-    : s_(std::make_shared<WsServerState>(std::move(options))) {}
+    : WebSocketBase(std::make_shared<WsServerState>(std::move(options))) {}
 
-bool WebSocketResponse::prepared() const noexcept { return s_->started; }
-Headers& WebSocketResponse::headers() noexcept { return s_->headers; }
-bool WebSocketResponse::closed() const noexcept { return s_->closed || s_->lost; }
-std::optional<uint16_t> WebSocketResponse::close_code() const noexcept { return s_->close_code; }
-const std::string& WebSocketResponse::protocol() const noexcept { return s_->protocol; }
-bool WebSocketResponse::compress() const noexcept { return s_->compress; }
+detail::WsServerState& WebSocketResponse::state() const noexcept { return static_cast<WsServerState&>(*core_); }
+
+bool WebSocketResponse::prepared() const noexcept { return state().started; }
+Headers& WebSocketResponse::headers() noexcept { return state().headers; }
 
 namespace {
 // The handshake's checks (RFC 6455 4.2.1); throws the answer for the first one that fails.
@@ -141,7 +139,7 @@ void check_handshake(const detail::RequestState& req, const WebSocketOptions& op
 
 bool WebSocketResponse::can_prepare(const Request& request) const {
     try {
-        check_handshake(*request.state(), s_->wopt);
+        check_handshake(*request.state(), state().wopt);
         return true;
     } catch (const HTTPException&) {
         return false;
@@ -149,7 +147,7 @@ bool WebSocketResponse::can_prepare(const Request& request) const {
 }
 
 Task<void> WebSocketResponse::prepare(const Request& request) {
-    WsServerState& s = *s_;
+    WsServerState& s = state();
     if (s.started) co_return;
     detail::RequestState& req = *request.state();
     detail::ServerConnection* conn = req.conn;
@@ -211,56 +209,14 @@ Task<void> WebSocketResponse::prepare(const Request& request) {
     conn->write(out);
     s.start(detail::ws::Role::server, std::move(ro), std::move(wo), chosen.value_or(std::string()),
             deflate.has_value());
-    conn->take_over(s_);  // frames that came with the request are decoded now
-    std::shared_ptr<WsServerState> keep = s_;
+    conn->take_over(std::static_pointer_cast<WsServerState>(core_));  // frames that came with the request are decoded now
+    std::shared_ptr<WsServerState> keep = std::static_pointer_cast<WsServerState>(core_);
     try {
         co_await conn->drain();
     } catch (const std::system_error&) {
         // The client left at once: receive() reports it.
     }
 }
-
-Task<void> WebSocketResponse::send_str(std::string_view data, std::optional<bool> compress) {
-    return s_->send_message(WSMsgType::TEXT, data, compress.value_or(true), "send_str()");
-}
-
-Task<void> WebSocketResponse::send_bytes(std::string_view data, std::optional<bool> compress) {
-    return s_->send_message(WSMsgType::BINARY, data, compress.value_or(true), "send_bytes()");
-}
-
-Task<void> WebSocketResponse::send_json(const nlohmann::json& data, std::optional<bool> compress) {
-    std::string text = data.dump();
-    co_await send_str(text, compress);
-}
-
-Task<void> WebSocketResponse::ping(std::string_view message) {
-    return s_->send_control(WSMsgType::PING, message, "ping()");
-}
-
-Task<void> WebSocketResponse::pong(std::string_view message) {
-    return s_->send_control(WSMsgType::PONG, message, "pong()");
-}
-
-Task<bool> WebSocketResponse::close(uint16_t code, std::string_view message) { return s_->close(code, message); }
-
-Task<WSMessage> WebSocketResponse::receive(std::optional<std::chrono::nanoseconds> timeout) {
-    return s_->receive(timeout);
-}
-
-Task<std::string> WebSocketResponse::receive_str(std::optional<std::chrono::nanoseconds> timeout) {
-    return detail::ws_receive_typed(s_, WSMsgType::TEXT, timeout);
-}
-
-Task<std::string> WebSocketResponse::receive_bytes(std::optional<std::chrono::nanoseconds> timeout) {
-    return detail::ws_receive_typed(s_, WSMsgType::BINARY, timeout);
-}
-
-Task<nlohmann::json> WebSocketResponse::receive_json(std::optional<std::chrono::nanoseconds> timeout) {
-    std::string text = co_await receive_str(timeout);
-    co_return nlohmann::json::parse(text);
-}
-
-AsyncGenerator<WSMessage> WebSocketResponse::iter() { return detail::ws_iterate(s_); }
 
 WebSocketResponse::operator Response() const {
     Response r;

@@ -8,6 +8,7 @@
 #include <aio/http/web_ws.hpp>
 #include <cstdlib>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -514,6 +515,14 @@ TEST(WsClient, SessionCloseAndDroppingTheHandleCloseTheSocket) {
                 ClientWebSocketResponse ws = co_await session.ws_connect(url);
                 co_await ws.send_str("x");
                 EXPECT_EQ(co_await ws.receive_str(), "x");
+                // A moved-from handle is empty: closed, and an error to use, not a crash.
+                ClientWebSocketResponse moved = std::move(ws);
+                EXPECT_TRUE(ws.closed());  // NOLINT(bugprone-use-after-move)
+                EXPECT_FALSE(ws.close_code().has_value());
+                EXPECT_THROW(static_cast<void>(ws.send_str("y")), std::logic_error);
+                EXPECT_THROW(static_cast<void>(ws.iter()), std::logic_error);
+                EXPECT_FALSE(moved.closed());
+                ws = std::move(moved);
             }  // dropped open: a close frame (1000) goes out
             // The server's handler ends once it has read the close frame.
             co_await seen->done.wait();

@@ -10,22 +10,18 @@
 #pragma once
 
 #include <chrono>
-#include <cstdint>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "aio/core/async_generator.hpp"
 #include "aio/core/errors.hpp"
 #include "aio/core/task.hpp"
 #include "aio/http/headers.hpp"
 #include "aio/http/web_response.hpp"
 #include "aio/http/websocket.hpp"
+#include "aio/http/ws_base.hpp"
 
 namespace aio::http {
 
@@ -63,22 +59,13 @@ struct WebSocketOptions {
 };
 
 /// web.WebSocketResponse. prepare() answers the upgrade (101) and takes the connection over;
-/// then messages go both ways until either side closes. The handler returns it
-/// (`co_return ws;`); anything still open then is closed (1000).
+/// then messages go both ways until either side closes (the message API, its back-pressure and
+/// its cancel safety: ws_base.hpp). The handler returns it (`co_return ws;`); anything still
+/// open then is closed (1000).
 ///
 /// A handle: copies share one socket (hand one to the task that broadcasts to it). Use it on
 /// the loop that serves the request.
-///
-/// Back-pressure: send_*() queue the whole frame, then wait while the connection's write
-/// buffer is above its high-water mark, so a peer that does not read holds the sender up
-/// instead of letting the buffer grow. Received messages wait in a queue until receive()
-/// takes them; past 1 MiB queued the connection stops reading.
-///
-/// Cancel safety: a cancelled send_*() / ping() / pong() has queued its frame whole (or, if
-/// cancelled before it started, nothing); only the wait for the buffer is cut short. A
-/// cancelled receive() loses no message: the next receive() gets it, and the socket stays
-/// usable. A cancelled close() has sent the close frame and closes the connection at once.
-class WebSocketResponse {
+class WebSocketResponse : public WebSocketBase {
 public:
     explicit WebSocketResponse(WebSocketOptions options = {});
 
@@ -94,53 +81,11 @@ public:
     /// ws.headers: extra headers of the 101 answer (set them before prepare()).
     [[nodiscard]] Headers& headers() noexcept;
 
-    /// `await ws.send_str(data, compress=None)`: a TEXT message (std::invalid_argument unless
-    /// `data` is UTF-8). `compress` false sends this one uncompressed. ConnectionResetError
-    /// (std::system_error) once the socket is closed.
-    Task<void> send_str(std::string_view data, std::optional<bool> compress = std::nullopt);
-    /// `await ws.send_bytes(data, compress=None)`: a BINARY message.
-    Task<void> send_bytes(std::string_view data, std::optional<bool> compress = std::nullopt);
-    /// `await ws.send_json(data)`: data.dump() as a TEXT message.
-    Task<void> send_json(const nlohmann::json& data, std::optional<bool> compress = std::nullopt);
-    /// `await ws.ping(message=b"")` / `await ws.pong(message=b"")`: at most 125 bytes.
-    Task<void> ping(std::string_view message = {});
-    Task<void> pong(std::string_view message = {});
-    /// `await ws.close(code=1000, message=b"")`: sends a close frame, waits (up to
-    /// options.timeout) for the peer's, then closes the connection. False if it was closed
-    /// already. Throws std::invalid_argument for a code that may not be sent.
-    Task<bool> close(uint16_t code = 1000, std::string_view message = {});
-
-    /// `await ws.receive(timeout=None)`: the next message. TEXT, BINARY (and PING / PONG without
-    /// autoping); CLOSE when the peer closes (autoclose has answered it); ERROR when the peer broke
-    /// the protocol (the connection is closed with 1002, 1007 or 1009: `data` is the reason,
-    /// `close_code` the code); CLOSING / CLOSED after that, or when the peer vanished (close
-    /// code 1006). aio::TimeoutError past the timeout (the socket stays usable); RuntimeError
-    /// when another task is in receive() on this socket already.
-    Task<WSMessage> receive(std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
-    /// `await ws.receive_str()`: a TEXT message's text; WSMessageTypeError for another type.
-    Task<std::string> receive_str(std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
-    /// `await ws.receive_bytes()`: a BINARY message's bytes; WSMessageTypeError for another type.
-    Task<std::string> receive_bytes(std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
-    /// `await ws.receive_json()`: a TEXT message parsed (nlohmann::json::parse_error if not JSON).
-    Task<nlohmann::json> receive_json(std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
-    /// `async for msg in ws`: receive() until CLOSE, CLOSING or CLOSED (not yielded).
-    [[nodiscard]] AsyncGenerator<WSMessage> iter();
-
-    /// ws.closed: a close frame was sent or the connection is gone.
-    [[nodiscard]] bool closed() const noexcept;
-    /// ws.close_code: the peer's close code, the code we closed with on a protocol error, 1006
-    /// when the connection ended without a close frame; nullopt while open.
-    [[nodiscard]] std::optional<uint16_t> close_code() const noexcept;
-    /// ws.ws_protocol: the chosen subprotocol ("" if none).
-    [[nodiscard]] const std::string& protocol() const noexcept;
-    /// ws.compress: whether permessage-deflate was agreed.
-    [[nodiscard]] bool compress() const noexcept;
-
     /// What the handler returns: a response marked as already sent (status 101).
     operator Response() const;  // NOLINT(google-explicit-constructor): `co_return ws;` reads as Python
 
 private:
-    std::shared_ptr<detail::WsServerState> s_;
+    [[nodiscard]] detail::WsServerState& state() const noexcept;
 };
 
 }  // namespace aio::http
