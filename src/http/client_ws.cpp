@@ -24,12 +24,13 @@ protected:
     [[nodiscard]] EventLoop& link_loop() const noexcept override { return conn->loop(); }
     [[nodiscard]] bool link_open() const noexcept override { return conn && conn->is_open(); }
     [[nodiscard]] bool link_writable() const noexcept override { return conn->writable(); }
-    void link_send_now(std::string_view data) override { conn->write(data); }
-    Task<void> link_send(std::string frame) override {
+    void link_send_now(std::string_view data, std::string_view more) override {
+        conn->write(data);
+        if (!more.empty()) conn->write(more);  // never in practice: a client's frames are masked, so whole
+    }
+    Task<void> link_drain() override {
         std::shared_ptr<Connection> keep = conn;
         if (!keep) throw std::system_error(ECONNRESET, std::generic_category(), "connection lost");
-        keep->write(frame);
-        frame = std::string();
         co_await keep->drain();
     }
     void link_close(bool abort) override {

@@ -78,13 +78,15 @@ protected:
     [[nodiscard]] EventLoop& link_loop() const noexcept override { return conn->loop(); }
     [[nodiscard]] bool link_open() const noexcept override { return conn != nullptr; }
     [[nodiscard]] bool link_writable() const noexcept override { return conn->writable(); }
-    void link_send_now(std::string_view data) override { conn->send_now(data); }
-    Task<void> link_send(std::string frame) override {
+    void link_send_now(std::string_view data, std::string_view more) override {
+        conn->write(data);
+        conn->send_now(more);
+    }
+    Task<void> link_drain() override {
         // Keeps the connection alive across the wait even if the peer goes meanwhile.
         std::shared_ptr<ServerConnection> keep = conn_keep;
-        conn->write(frame);
-        frame = std::string();
-        co_await conn->drain();
+        if (!keep) throw std::system_error(ECONNRESET, std::generic_category(), "connection lost");
+        co_await keep->drain();
     }
     void link_close(bool abort) override {
         if (conn) conn->close_transport(abort);

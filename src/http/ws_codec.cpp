@@ -458,8 +458,13 @@ void Deflater::compress(std::string_view in, std::string& out) {
     if (!zs_) {
         auto zs = std::make_unique<z_stream>();
         std::memset(zs.get(), 0, sizeof(z_stream));
-        if (deflateInit2(zs.get(), Z_DEFAULT_COMPRESSION, Z_DEFLATED, -side_.window_bits, 8, Z_DEFAULT_STRATEGY) !=
-            Z_OK)
+        // memLevel 5, not zlib's 8, as python3-websockets chooses: its hash table is 8 KiB, not
+        // 64 KiB, and zlib clears all of it at once, so every socket that ever compressed a
+        // message held 64 KiB more (docs/performance.md, memory per idle WebSocket) for a ratio
+        // that small messages barely notice.
+        constexpr int kMemLevel = 5;
+        if (deflateInit2(zs.get(), Z_DEFAULT_COMPRESSION, Z_DEFLATED, -side_.window_bits, kMemLevel,
+                         Z_DEFAULT_STRATEGY) != Z_OK)
             throw std::bad_alloc();
         zs_ = std::move(zs);
     }
@@ -746,11 +751,9 @@ void FrameWriter::next_key(uint8_t key[4]) {
     random_left_ -= 4;
 }
 
-void FrameWriter::frame(std::string& out, uint8_t opcode, bool fin, bool rsv1, std::string_view payload) {
-    const size_t n = payload.size();
-    const bool mask = role_ == Role::client;
+void FrameWriter::head(std::string& out, uint8_t opcode, bool fin, bool rsv1, size_t n, const uint8_t* key) {
     out.push_back(static_cast<char>((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | (opcode & 0x0f)));
-    const uint8_t m = mask ? 0x80 : 0;
+    const uint8_t m = key ? 0x80 : 0;
     if (n < 126) {
         out.push_back(static_cast<char>(m | n));
     } else if (n <= 0xffff) {
@@ -760,17 +763,27 @@ void FrameWriter::frame(std::string& out, uint8_t opcode, bool fin, bool rsv1, s
         out.push_back(static_cast<char>(m | 127));
         append_be(out, n, 8);
     }
+    if (key) out.append(reinterpret_cast<const char*>(key), 4);
+}
+
+void FrameWriter::frame(std::string& out, uint8_t opcode, bool fin, bool rsv1, std::string_view payload) {
+    const size_t n = payload.size();
+    const bool mask = role_ == Role::client;
     uint8_t key[4];
-    if (mask) {
-        next_key(key);
-        out.append(reinterpret_cast<const char*>(key), 4);
-    }
+    if (mask) next_key(key);
+    head(out, opcode, fin, rsv1, n, mask ? key : nullptr);
     const size_t at = out.size();
     out.append(payload);
     if (mask) apply_mask(out.data() + at, n, key, 0);
 }
 
 void FrameWriter::message(std::string& out, WSMsgType type, std::string_view payload, bool compress) {
+    std::string_view rest = message_apart(out, type, payload, compress);
+    out.append(rest);
+}
+
+std::string_view FrameWriter::message_apart(std::string& out, WSMsgType type, std::string_view payload,
+                                            bool compress) {
     if (type != WSMsgType::TEXT && type != WSMsgType::BINARY)
         throw std::invalid_argument("a WebSocket message is TEXT or BINARY");
     if (type == WSMsgType::TEXT && !valid_utf8(payload)) throw std::invalid_argument("WebSocket text is not UTF-8");
@@ -784,6 +797,10 @@ void FrameWriter::message(std::string& out, WSMsgType type, std::string_view pay
     }
     const size_t frag = options_.fragment_size;
     if (frag == 0 || body.size() <= frag) {
+        if (!rsv1 && role_ == Role::server) {
+            head(out, opcode, true, false, body.size(), nullptr);
+            return body;
+        }
         frame(out, opcode, true, rsv1, body);
     } else {
         for (size_t off = 0; off < body.size(); off += frag) {
@@ -794,6 +811,7 @@ void FrameWriter::message(std::string& out, WSMsgType type, std::string_view pay
     }
     // An idle connection should not hold on to the largest message it ever compressed.
     if (compressed_.capacity() > 64 * 1024) compressed_ = std::string();
+    return {};
 }
 
 void FrameWriter::ping(std::string& out, std::string_view payload) {

@@ -288,6 +288,11 @@ public:
     /// Throws std::invalid_argument for text that is not UTF-8 (the peer would close with 1007)
     /// or another type.
     void message(std::string& out, WSMsgType type, std::string_view payload, bool compress = true);
+    /// As message(), but when the message is one unmasked, uncompressed frame (a server's usual
+    /// case) only its head goes into `out` and the payload is returned, for the caller to write
+    /// right after: a big message is then copied once, into the connection's buffer, not twice.
+    /// Otherwise the whole frame is in `out` and the result is empty.
+    std::string_view message_apart(std::string& out, WSMsgType type, std::string_view payload, bool compress = true);
     /// Throw std::invalid_argument for more than 125 bytes.
     void ping(std::string& out, std::string_view payload = {});
     void pong(std::string& out, std::string_view payload = {});
@@ -301,6 +306,7 @@ public:
 
 private:
     void next_key(uint8_t key[4]);
+    void head(std::string& out, uint8_t opcode, bool fin, bool rsv1, size_t n, const uint8_t* key);
     Role role_;
     WriterOptions options_;
     std::unique_ptr<Deflater> deflater_;

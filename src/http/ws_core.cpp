@@ -238,26 +238,33 @@ void WsCore::check_usable(const char* what) const {
 
 Task<void> WsCore::send_message(WSMsgType type, std::string_view data, bool deflate, const char* what) {
     check_usable(what);
-    std::string frame;
-    writer->message(frame, type, data, deflate);
-    std::shared_ptr<WsCore> keep = shared_from_this();
-    try {
-        co_await link_send(std::move(frame));
-    } catch (const std::system_error&) {
-        throw socket_closed();
-    }
+    out_.clear();
+    std::string_view body = writer->message_apart(out_, type, data, deflate);
+    if (!write_frame(body)) co_await drain();
 }
 
 Task<void> WsCore::send_control(WSMsgType type, std::string_view data, const char* what) {
     check_usable(what);
-    std::string frame;
+    out_.clear();
     if (type == WSMsgType::PING)
-        writer->ping(frame, data);
+        writer->ping(out_, data);
     else
-        writer->pong(frame, data);
+        writer->pong(out_, data);
+    if (!write_frame()) co_await drain();
+}
+
+bool WsCore::write_frame(std::string_view body) {
+    link_send_now(out_, body);
+    // An idle socket should not hold on to the largest message it ever sent.
+    if (out_.capacity() > 64 * 1024) out_ = std::string();
+    if (lost || !link_open()) throw socket_closed();
+    return link_writable();
+}
+
+Task<void> WsCore::drain() {
     std::shared_ptr<WsCore> keep = shared_from_this();
     try {
-        co_await link_send(std::move(frame));
+        co_await link_drain();
     } catch (const std::system_error&) {
         throw socket_closed();
     }
@@ -295,6 +302,21 @@ Task<bool> WsCore::close(uint16_t code, std::string_view message) {
     co_return true;
 }
 
+WSMessage WsCore::pop() {
+    WSMessage m = std::move(inbox.front());
+    inbox.pop_front();
+    inbox_bytes -= m.data.size();
+    if (inbox.empty() && !input_done && !closed) arrived.clear();
+    update_reading();
+    return m;
+}
+
+bool WsCore::try_receive(WSMessage& out) {
+    if (receiving || inbox.empty() || !started) return false;
+    out = pop();
+    return true;
+}
+
 Task<WSMessage> WsCore::receive(std::optional<std::chrono::nanoseconds> timeout) {
     std::shared_ptr<WsCore> keep = shared_from_this();
     if (!started) throw RuntimeError("receive(): call prepare() first");
@@ -306,14 +328,7 @@ Task<WSMessage> WsCore::receive(std::optional<std::chrono::nanoseconds> timeout)
     } done{*this};
     if (!timeout) timeout = opt.receive_timeout;
     for (;;) {
-        if (!inbox.empty()) {
-            WSMessage m = std::move(inbox.front());
-            inbox.pop_front();
-            inbox_bytes -= m.data.size();
-            if (inbox.empty() && !input_done && !closed) arrived.clear();
-            update_reading();
-            co_return m;
-        }
+        if (!inbox.empty()) co_return pop();
         if (closed || input_done) co_return WSMessage(WSMsgType::CLOSED, {}, close_code.value_or(0));
         if (closing) co_return WSMessage(WSMsgType::CLOSING, {});
         arrived.clear();
@@ -341,7 +356,8 @@ Task<std::string> ws_receive_typed(std::shared_ptr<WsCore> core, WSMsgType want,
 
 AsyncGenerator<WSMessage> ws_iterate(std::shared_ptr<WsCore> core) {
     for (;;) {
-        WSMessage m = co_await core->receive(std::nullopt);
+        WSMessage m;
+        if (!core->try_receive(m)) m = co_await core->receive(std::nullopt);
         if (m.type == WSMsgType::CLOSE || m.type == WSMsgType::CLOSING || m.type == WSMsgType::CLOSED) co_return;
         co_yield std::move(m);
     }

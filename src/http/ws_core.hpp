@@ -63,6 +63,9 @@ public:
     Task<void> send_control(WSMsgType type, std::string_view data, const char* what);
     Task<bool> close(uint16_t code, std::string_view message);
     Task<WSMessage> receive(std::optional<std::chrono::nanoseconds> timeout);
+    /// receive() without a coroutine when a message is waiting and nobody else receives:
+    /// `async for`'s usual case.
+    bool try_receive(WSMessage& out);
     /// Sends our close frame now if not sent yet (no waiting): a protocol error, a shutdown, a
     /// handle dropped while open.
     void close_now(uint16_t code, std::string_view reason);
@@ -83,11 +86,11 @@ protected:
     /// Whether the connection may still be written to.
     [[nodiscard]] virtual bool link_open() const noexcept = 0;
     [[nodiscard]] virtual bool link_writable() const noexcept = 0;
-    /// Writes at once (control frames, outside any drain).
-    virtual void link_send_now(std::string_view data) = 0;
-    /// Writes, then waits while the write buffer is above its high-water mark; throws
-    /// std::system_error once the connection is gone. Keeps the connection alive meanwhile.
-    virtual Task<void> link_send(std::string frame) = 0;
+    /// Writes `data`, then `more`, at once (control frames, outside any drain).
+    virtual void link_send_now(std::string_view data, std::string_view more = {}) = 0;
+    /// Waits while the write buffer is above its high-water mark; throws std::system_error once
+    /// the connection is gone. Keeps the connection alive meanwhile.
+    virtual Task<void> link_drain() = 0;
     /// Closes the connection after what is queued (abort: at once).
     virtual void link_close(bool abort) = 0;
     virtual void link_pause_reading(bool pause) = 0;
@@ -95,6 +98,11 @@ protected:
     virtual void link_release() noexcept = 0;
 
 private:
+    /// Writes the frame in out_ at once; false when the write buffer is now above its
+    /// high-water mark (drain() before the next).
+    bool write_frame(std::string_view body = {});
+    Task<void> drain();
+    WSMessage pop();
     void push(WSMessage m);
     void input_ended();
     void protocol_error();
@@ -102,6 +110,9 @@ private:
     void on_heartbeat();
     void update_reading();
 
+    // Frames are built here and copied into the connection's buffer at once, so sending a
+    // message allocates nothing once the socket has sent one of its size.
+    std::string out_;
     std::deque<WSMessage> inbox;
     size_t inbox_bytes = 0;
     Event arrived;      // set while the inbox has a message or no more will come
