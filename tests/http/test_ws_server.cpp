@@ -758,4 +758,55 @@ TEST(WsServer, ShutdownClosesOpenSocketsWithGoingAway) {
     }());
 }
 
+// A peer that floods pings and reads nothing: the server keeps reading (pings are answered as they
+// come, not queued for receive()), and while its write buffer is full it holds one pong, for the
+// latest ping (RFC 6455 section 5.5.3), instead of queueing a pong per ping.
+TEST(WsServer, APingFloodFromAPeerThatReadsNothingHoldsOnePongNotAQueue) {
+    aiotest::run_net([]() -> aio::Task<void> {
+        TestServer s;
+        add_echo(s.app, std::make_shared<Seen>());
+        co_await s.start();
+        auto c = co_await raw_connect(s.port);
+        // 300,000 pings of 120 bytes, 38 MB: more than the socket buffers of both sides hold.
+        constexpr int kPings = 300000;
+        std::string flood, last;
+        for (int i = 0; i < kPings; ++i) {
+            last = std::to_string(i);
+            last.resize(120, '.');
+            c->writer.ping(flood, last);
+        }
+        c->w.write(flood);
+        flood = std::string();
+        bool drained = true;
+        try {
+            co_await aio::wait_for(c->w.drain(), 60s);
+        } catch (const aio::TimeoutError&) {
+            drained = false;
+        }
+        EXPECT_TRUE(drained) << "the server stopped reading pings";
+        int pongs = 0;
+        bool latest = false;
+        while (!latest) {
+            WSMessage m = co_await c->next();
+            if (m.type != WSMsgType::PONG) {
+                ADD_FAILURE() << "expected pongs, got type " << static_cast<int>(m.type);
+                break;
+            }
+            ++pongs;
+            latest = m.data == last;
+        }
+        ::testing::Test::RecordProperty("pongs", pongs);
+        EXPECT_TRUE(latest) << "no pong answered the latest ping";
+        EXPECT_LT(pongs, kPings / 2) << "a pong was queued per ping";
+        EXPECT_GT(pongs, 0);
+        // Still a working socket.
+        c->w.write(c->text("after the flood"));
+        WSMessage m = co_await c->next();
+        EXPECT_EQ(m.type, WSMsgType::TEXT);
+        EXPECT_EQ(m.data, "after the flood");
+        c->w.close();
+        co_await s.stop();
+    }());
+}
+
 }  // namespace
