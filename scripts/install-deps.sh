@@ -10,6 +10,7 @@ PACKAGES=(
   libclang-rt-14-dev
   python3 python3-aiohttp python3-websockets python3-uvloop curl openssl procps nginx-light wrk tinyproxy
   gnuplot-nox
+  liburing-dev
 )
 
 missing=()

@@ -13,6 +13,8 @@
 #include <cstring>
 #include <ctime>
 #include <mutex>
+#include <string>
+#include <string_view>
 #include <stdexcept>
 #include <system_error>
 #include <unordered_map>
@@ -80,7 +82,7 @@ void report_to_loop(EventLoop* loop, const ExceptionContext& ctx) noexcept {
 }  // namespace detail
 
 struct EventLoop::Impl {
-    std::unique_ptr<detail::Poller> poller = detail::make_epoll_poller();
+    std::unique_ptr<detail::Poller> poller;
     int wakeup_fd = -1;
 
     // Thread-safe submissions: a mutex-guarded vector swapped out in one go, and a flag so that
@@ -125,12 +127,46 @@ void detail::LoopAccess::remove_close_hook(EventLoop& l, CloseHook& h) noexcept 
     h.linked = false;
 }
 
+const char* to_string(Backend b) noexcept {
+    switch (b) {
+        case Backend::epoll:
+            return "epoll";
+        case Backend::io_uring:
+            return "io_uring";
+        case Backend::automatic:
+            break;
+    }
+    return "automatic";
+}
+
+void EventLoop::open_poller(Backend wanted) {
+    if (wanted == Backend::automatic) {
+        const char* env = std::getenv("AIO_BACKEND");
+        const std::string_view v = env ? env : "";
+        if (v == "io_uring") wanted = Backend::io_uring;
+        else if (v.empty() || v == "epoll" || v == "auto") wanted = Backend::epoll;
+        else aio::log(LogLevel::warning, "AIO_BACKEND=" + std::string(v) + " is not epoll or io_uring; using epoll");
+    }
+    if (wanted == Backend::io_uring) {
+        try {
+            impl_->poller = detail::make_uring_poller();
+            backend_ = Backend::io_uring;
+            return;
+        } catch (const std::system_error& e) {
+            aio::log(LogLevel::warning, std::string("io_uring is not available (") + e.what() + "); using epoll");
+        }
+    }
+    impl_->poller = detail::make_epoll_poller();
+    backend_ = Backend::epoll;
+}
+
 EventLoop::EventLoop(LoopOptions options) : impl_(std::make_unique<Impl>()) {
     virtual_ = options.virtual_time;
     cached_now_ = monotonic_ns();
     const char* env = std::getenv("AIO_DEBUG");
     debug_ = options.debug || (env && env[0] && std::strcmp(env, "0") != 0);
     slow_ns_ = options.slow_callback_duration.count();
+    open_poller(options.backend);
     impl_->wakeup_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (impl_->wakeup_fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
     impl_->poller->modify(impl_->wakeup_fd, 0, detail::kReadable);

@@ -26,5 +26,8 @@ public:
 };
 
 std::unique_ptr<Poller> make_epoll_poller();
+/// Throws std::system_error when the kernel refuses io_uring (or aiocpp was built without
+/// liburing: ENOSYS).
+std::unique_ptr<Poller> make_uring_poller();
 
 }  // namespace aio::detail

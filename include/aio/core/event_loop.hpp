@@ -31,6 +31,21 @@ class TaskHandle;
 template <class T>
 class Future;
 
+/// The kernel interface a loop waits on (uvloop has one, libuv's; Tokio chooses per build).
+enum class Backend {
+    /// AIO_BACKEND=io_uring|epoll from the environment if set, else epoll. (io_uring becomes the
+    /// automatic choice once it does the I/O itself, not only the readiness: issue #21.)
+    automatic,
+    /// epoll(7), level-triggered.
+    epoll,
+    /// io_uring(7). Where the kernel refuses it (too old, seccomp, a container's policy), the
+    /// loop logs one warning with the reason and uses epoll: backend() says which one is in use.
+    io_uring,
+};
+
+/// "epoll" or "io_uring" ("automatic" for Backend::automatic).
+const char* to_string(Backend b) noexcept;
+
 /// Options for a new loop (and for aio::run).
 struct LoopOptions {
     /// Debug mode (Python: loop.set_debug / PYTHONASYNCIODEBUG). Also enabled by AIO_DEBUG=1.
@@ -41,6 +56,8 @@ struct LoopOptions {
     bool virtual_time = false;
     /// Debug mode warns about callbacks or task steps that hold the loop longer than this.
     std::chrono::nanoseconds slow_callback_duration = std::chrono::milliseconds(100);
+    /// Which kernel interface to wait on: aio::run(main(), {.backend = aio::Backend::io_uring}).
+    Backend backend = Backend::automatic;
 };
 
 /// What the exception handler receives (Python: the `context` dict).
@@ -124,6 +141,8 @@ public:
         enqueue_threadsafe(s);
         return Handle(s);
     }
+    /// The kernel interface this loop waits on (never Backend::automatic).
+    [[nodiscard]] Backend backend() const noexcept { return backend_; }
     /// loop.time(): the loop's monotonic clock in seconds (virtual under LoopOptions::virtual_time).
     [[nodiscard]] double time() const noexcept { return static_cast<double>(clock_ns()) * 1e-9; }
     /// The same clock in nanoseconds.
@@ -244,6 +263,7 @@ private:
     }
     static void fire_timer_callback(detail::TimerNode* n) noexcept;
 
+    void open_poller(Backend wanted);
     void check_usable(const char* what) const {
         if (closed_) [[unlikely]] throw_closed(what);
         check_thread(what);
@@ -280,6 +300,7 @@ private:
     int64_t cached_now_ = 0;  // cached_clock_ns(): set by poll_io and process_timers
     bool virtual_ = false;
     bool debug_ = false;
+    Backend backend_ = Backend::epoll;
     bool running_ = false;
     bool stopping_ = false;
     std::atomic<bool> closed_{false};  // read by call_soon_threadsafe from other threads
