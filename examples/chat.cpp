@@ -162,6 +162,7 @@ aio::Task<aio::http::Response> handle_chat(std::shared_ptr<Room> room, aio::http
     }
     room->leave(me);
     co_await *me->sender;
+    me->sender.reset();  // the task's frame holds `me`: a cycle until the handle goes
     if (error) std::rethrow_exception(error);
     co_return ws;
 }
