@@ -1,17 +1,21 @@
 // Beyond the course — a WebSocket chat: an aio::http server with a /chat route and five
 // ClientSession::ws_connect clients, all on one loop. Every message is broadcast to the other
-// clients; one of them reads slowly. Each socket has its own sender task on the server, fed by a
-// bounded outbox, so the slow reader fills only its own outbox and the fan-out to the others goes
-// on at full speed. (The course's async lessons: E3's Queue, E6's ClientSession, E17's server.)
+// clients; one of them stops reading for a second. Each socket has its own sender task on the
+// server, fed by a bounded outbox, so the client that does not read fills only its own outbox and
+// the fan-out to the others goes on at full speed. (The course's async lessons: E3's Queue, E6's
+// ClientSession, E17's server.)
 // Standalone: examples/chat [--virtual-time]. In the CLI: aiocpp demo chat.
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <exception>
 #include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include <fmt/core.h>
@@ -26,17 +30,18 @@ using aio::http::ClientWebSocketResponse;
 using aio::http::WebSocketResponse;
 using aio::http::WSMsgType;
 
-constexpr int kClients = 5;  // the last one is the slow reader
+constexpr int kClients = 5;     // the last one is the slow reader
 constexpr int kMessages = 200;  // sent by each client
-constexpr auto kPace = 2ms;  // between two messages of one client
+constexpr auto kPace = 2ms;     // between two messages of one client
 // Chat lines are short; these carry a paste each, so that a few hundred messages are more than
 // the socket buffers and the slow client's receive queue (1 MiB) hold between it and the server.
 constexpr size_t kPaste = 16 * 1024;
 // The slow client reads nothing for this long (a phone in a tunnel, a busy UI thread): longer
-// than the chat lasts. Not a delay per message: the kernel sizes a socket's buffers by how fast
-// the reader has been reading, which under --virtual-time is no measure of anything.
+// than the chat lasts. Not a delay per message: the kernel grows a socket's buffers with the rate
+// its reader reads at in real time, and under --virtual-time a "slow" reader is fast in real time,
+// so the buffers would swallow everything and the server would never feel her.
 constexpr auto kStall = 1000ms;
-constexpr size_t kOutbox = 16;   // messages a client's outbox holds on the server
+constexpr size_t kOutbox = 16;  // messages a client's outbox holds on the server
 constexpr const char* kNames[kClients] = {"alice", "bob", "carol", "dave", "erin"};
 constexpr int kSlow = kClients - 1;
 
@@ -105,7 +110,8 @@ public:
     // Closing the chat: every sender sends what its outbox still holds, then closes its socket
     // with 1001 (going away).
     void close() {
-        for (const auto& m : members_) m->outbox.shutdown();
+        for (const auto& m : members_)
+            m->outbox.shutdown();
     }
 
     aio::Event& all_joined() { return all_joined_; }
@@ -132,7 +138,8 @@ private:
         } catch (const std::system_error&) {
             // The client went away in the middle of a send: nothing more to do for it.
         }
-        if (!m->ws.closed()) co_await m->ws.close(static_cast<uint16_t>(aio::http::WSCloseCode::GOING_AWAY), "chat closed");
+        if (!m->ws.closed())
+            co_await m->ws.close(static_cast<uint16_t>(aio::http::WSCloseCode::GOING_AWAY), "chat closed");
     }
 
     size_t expected_members_;
@@ -176,8 +183,8 @@ struct Seen {
     int received = 0;
     std::map<std::string, int> last;  // sender -> the highest number received from it
     std::vector<std::string> problems;
-    std::vector<double> latency_ms;   // from send_str at the sender to receive() here
-    double last_at_ms = 0;            // when the last message came, from the start
+    std::vector<double> latency_ms;  // from send_str at the sender to receive() here
+    double last_at_ms = 0;           // when the last message came, from the start
     std::optional<uint16_t> close_code;
 
     // "alice#17 <sent at, ns> <paste>"
@@ -194,9 +201,12 @@ struct Seen {
         const int64_t sent_ns = std::stoll(text.substr(space + 1, space2 - space - 1));
         int& prev = last[from];
         // A fast client must see every number in turn; the slow one may see gaps, never a step back.
-        if (from == name) problems.push_back("its own message came back");
-        else if (n <= prev) problems.push_back(fmt::format("{}#{} after {}#{}", from, n, from, prev));
-        else if (!slow && n != prev + 1) problems.push_back(fmt::format("{}#{} missing", from, prev + 1));
+        if (from == name)
+            problems.push_back("its own message came back");
+        else if (n <= prev)
+            problems.push_back(fmt::format("{}#{} after {}#{}", from, n, from, prev));
+        else if (!slow && n != prev + 1)
+            problems.push_back(fmt::format("{}#{} missing", from, prev + 1));
         prev = n;
         ++received;
         const int64_t now = now_ns();
@@ -221,7 +231,6 @@ aio::Task<void> read_messages(ClientWebSocketResponse& ws, Seen& seen, int64_t s
     while (auto m = co_await messages.next()) {
         if (m->type != WSMsgType::TEXT) continue;
         seen.record(m->data, start_ns);
-
     }
     seen.close_code = ws.close_code();
 }
@@ -277,7 +286,8 @@ aio::Task<void> chat(Report& report) {
 
     const int64_t start = now_ns();
     auto everyone = [&](aio::TaskGroup& tg) -> aio::Task<void> {
-        for (int i = 0; i < kClients; ++i) tg.create_task(chat_client(sockets[i], report.seen[i], start));
+        for (int i = 0; i < kClients; ++i)
+            tg.create_task(chat_client(sockets[i], report.seen[i], start));
         co_await room->all_broadcast().wait();
         room->close();  // the clients read until their socket closes
     };
@@ -315,11 +325,12 @@ double median(std::vector<double> v) {
 double largest(const std::vector<double>& v) { return v.empty() ? 0 : *std::max_element(v.begin(), v.end()); }
 
 void run(const aio_demo::Options& options) {
-    fmt::print("A chat server (aio::http, a /chat WebSocket route) and {} clients (ws_connect) on one loop: each\n"
-               "message is broadcast to the {} others. On the server each socket has a sender task of its own,\n"
-               "fed by an outbox of at most {} messages (an aio::Queue): the broadcast only puts into outboxes\n"
-               "and never waits. A full outbox drops its oldest message. {} stops reading for {} ms.\n\n",
-               kClients, kClients - 1, kOutbox, kNames[kSlow], kStall.count());
+    fmt::print(
+        "A chat server (aio::http, a /chat WebSocket route) and {} clients (ws_connect) on one loop: each\n"
+        "message is broadcast to the {} others. On the server each socket has a sender task of its own,\n"
+        "fed by an outbox of at most {} messages (an aio::Queue): the broadcast only puts into outboxes\n"
+        "and never waits. A full outbox drops its oldest message. {} stops reading for {} ms.\n\n",
+        kClients, kClients - 1, kOutbox, kNames[kSlow], kStall.count());
     Report report;
     aio::run(chat_within_a_minute(report), options.loop_options());
 
@@ -333,57 +344,69 @@ void run(const aio_demo::Options& options) {
     for (int i = 0; i < kClients; ++i) {
         const Seen& s = report.seen[i];
         const Report::Side& srv = report.server[i];
-        for (const auto& p : s.problems) failures.push_back(s.name + ": " + p);
+        for (const auto& p : s.problems)
+            failures.push_back(s.name + ": " + p);
         if (s.slow) continue;
-        if (s.received != owed) failures.push_back(fmt::format("{} received {} of {} messages", s.name, s.received, owed));
-        if (srv.dropped != 0) failures.push_back(fmt::format("the server dropped {} messages for {}", srv.dropped, s.name));
+        if (s.received != owed)
+            failures.push_back(fmt::format("{} received {} of {} messages", s.name, s.received, owed));
+        if (srv.dropped != 0)
+            failures.push_back(fmt::format("the server dropped {} messages for {}", srv.dropped, s.name));
         fast_longest_send = std::max(fast_longest_send, srv.longest_send_ms);
         fast_done = std::max(fast_done, s.last_at_ms);
-        fmt::print("   {:<6} {} of {} received   latency median {:.1f} ms, max {:.1f} ms   outbox peak {}, {} dropped\n",
-                   s.name, s.received, owed, median(s.latency_ms), largest(s.latency_ms), srv.high_water, srv.dropped);
+        fmt::print(
+            "   {:<6} {} of {} received   latency median {:.1f} ms, max {:.1f} ms   outbox peak {}, {} dropped\n",
+            s.name, s.received, owed, median(s.latency_ms), largest(s.latency_ms), srv.high_water, srv.dropped);
     }
-    fmt::print("   the last of the {} messages reached them {:.0f} ms after the first was sent (the senders'\n"
-               "   pace alone, {} messages {} ms apart, takes {} ms)\n",
-               kClients * kMessages, fast_done, kMessages, kPace.count(), (kMessages - 1) * kPace.count());
-    if (options.virtual_time) fmt::print("   (virtual time: the network takes no time on this clock, hence latencies of 0)\n");
+    fmt::print(
+        "   the last of the {} messages reached them {:.0f} ms after the first was sent (the senders'\n"
+        "   pace alone, {} messages {} ms apart, takes {} ms)\n",
+        kClients * kMessages, fast_done, kMessages, kPace.count(), (kMessages - 1) * kPace.count());
+    if (options.virtual_time)
+        fmt::print("   (virtual time: the network takes no time on this clock, hence latencies of 0)\n");
 
     const Seen& slow = report.seen[kSlow];
     const Report::Side& srv = report.server[kSlow];
     fmt::print("\nThe slow client, {}, who read nothing for {} ms:\n", slow.name, kStall.count());
     if (srv.sent_at_first_drop >= 0)
-        fmt::print("   the server had sent her {} messages ({:.1f} MB) when her outbox first overflowed: the kernel's\n"
-                   "   socket buffers and her receive queue (which stops reading at 1 MiB) held them\n",
-                   srv.sent_at_first_drop, srv.sent_at_first_drop * mb);
+        fmt::print(
+            "   the server had sent her {} messages ({:.1f} MB) when her outbox first overflowed: the kernel's\n"
+            "   socket buffers and her receive queue (which stops reading at 1 MiB) held them\n",
+            srv.sent_at_first_drop, srv.sent_at_first_drop * mb);
     else
         fmt::print("   her outbox never overflowed: the socket buffers held all the server sent her\n");
-    fmt::print("   her sender task on the server waited {:.0f} ms in send_str (the back-pressure of her socket);\n"
-               "   the fast clients' senders waited {:.1f} ms at the longest\n",
-               srv.send_wait_ms, fast_longest_send);
+    fmt::print(
+        "   her sender task on the server waited {:.0f} ms in send_str (the back-pressure of her socket);\n"
+        "   the fast clients' senders waited {:.1f} ms at the longest\n",
+        srv.send_wait_ms, fast_longest_send);
     fmt::print("   her outbox peaked at {} of {}: {} messages dropped, oldest first\n", srv.high_water, kOutbox,
                srv.dropped);
-    fmt::print("   she read {} of {} (the numbers show her the gaps), the last {:.0f} ms after the start,\n"
-               "   then the close (code {}) once the server had flushed her outbox\n",
-               slow.received, owed, slow.last_at_ms, slow.close_code.value_or(0));
+    fmt::print(
+        "   she read {} of {} (the numbers show her the gaps), the last {:.0f} ms after the start,\n"
+        "   then the close (code {}) once the server had flushed her outbox\n",
+        slow.received, owed, slow.last_at_ms, slow.close_code.value_or(0));
     const bool adds_up = slow.received + srv.dropped == owed;
     fmt::print("   read + dropped = {} + {} = {}: {}\n\n", slow.received, srv.dropped, slow.received + srv.dropped,
                adds_up ? "every message she was owed is accounted for" : "MESSAGES UNACCOUNTED FOR");
-    if (!adds_up) failures.push_back(fmt::format("{}: {} read + {} dropped != {}", slow.name, slow.received, srv.dropped, owed));
+    if (!adds_up)
+        failures.push_back(fmt::format("{}: {} read + {} dropped != {}", slow.name, slow.received, srv.dropped, owed));
     for (const Seen& s : report.seen)
         if (s.close_code != static_cast<uint16_t>(aio::http::WSCloseCode::GOING_AWAY))
             failures.push_back(fmt::format("{}: closed with {} instead of 1001", s.name, s.close_code.value_or(0)));
     if (!failures.empty()) {
         std::string all;
-        for (const auto& f : failures) all += "\n  " + f;
+        for (const auto& f : failures)
+            all += "\n  " + f;
         throw std::runtime_error("the chat lost or garbled messages:" + all);
     }
 
-    fmt::print("The lesson: a broadcast that awaited each send in turn would go at the pace of the slowest reader\n"
-               "as soon as her socket's buffers were full: the {:.0f} ms {}'s sender waited, every fast client would\n"
-               "have waited too. A task and a bounded queue per socket cut that link, and keep the memory a client\n"
-               "can cost bounded: the outbox plus the socket buffers. Dropping the oldest message keeps a slow\n"
-               "client connected and current (chat, presence, prices); where every message matters the server\n"
-               "would instead close a client whose outbox is full (1008) and let it reconnect and catch up.\n",
-               srv.send_wait_ms, slow.name);
+    fmt::print(
+        "The lesson: a broadcast that awaited each send in turn would go at the pace of the slowest reader\n"
+        "as soon as her socket's buffers were full: the {:.0f} ms {}'s sender waited, every fast client would\n"
+        "have waited too. A task and a bounded queue per socket cut that link, and keep the memory a client\n"
+        "can cost bounded: the outbox plus the socket buffers. Dropping the oldest message keeps a slow\n"
+        "client connected and current (chat, presence, prices); where every message matters the server\n"
+        "would instead close a client whose outbox is full (1008) and let it reconnect and catch up.\n",
+        srv.send_wait_ms, slow.name);
 }
 
 const aio_demo::Registration registration{{
