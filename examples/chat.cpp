@@ -80,15 +80,24 @@ struct Member {
     }
 };
 
+// How the server fans a message out.
+enum class Fanout {
+    outboxes,  // put_nowait into each client's outbox; each client's sender task sends
+    in_turn,   // the naive way, for comparison: await send_str to each client, one after the other
+};
+
 class Room {
 public:
-    Room(size_t members, int messages) : expected_members_(members), expected_messages_(messages) {}
+    Room(Fanout fanout, size_t members, int messages)
+        : fanout_(fanout), expected_members_(members), expected_messages_(messages) {}
+
+    [[nodiscard]] Fanout fanout() const noexcept { return fanout_; }
 
     std::shared_ptr<Member> join(std::string name, const WebSocketResponse& ws) {
         auto m = std::make_shared<Member>();
         m->name = std::move(name);
         m->ws = ws;
-        m->sender = aio::create_task(send_loop(m), "sender " + m->name);
+        if (fanout_ == Fanout::outboxes) m->sender = aio::create_task(send_loop(m), "sender " + m->name);
         members_.push_back(m);
         everyone_.push_back(m);
         if (members_.size() == expected_members_) all_joined_.set();
@@ -107,15 +116,40 @@ public:
         if (++broadcasts_ == expected_messages_) all_broadcast_.set();
     }
 
+    // Python: for ws in room: await ws.send_str(text). The handler that runs this reads no more
+    // of its own client's messages until every socket has taken this one.
+    aio::Task<void> broadcast_in_turn(const Member& from, std::string text) {
+        const int64_t t0 = now_ns();
+        const std::vector<std::shared_ptr<Member>> members = members_;  // members_ may change meanwhile
+        for (const auto& m : members) {
+            if (m.get() == &from) continue;
+            try {
+                co_await m->ws.send_str(text);
+                ++m->sent;
+            } catch (const std::system_error&) {
+                // That client has gone: the others still get the message.
+            }
+        }
+        longest_broadcast_ns_ = std::max(longest_broadcast_ns_, now_ns() - t0);
+        if (++broadcasts_ == expected_messages_) all_broadcast_.set();
+    }
+
     // Closing the chat: every sender sends what its outbox still holds, then closes its socket
-    // with 1001 (going away).
-    void close() {
-        for (const auto& m : members_)
-            m->outbox.shutdown();
+    // with 1001 (going away); without outboxes everything has been sent already.
+    aio::Task<void> close() {
+        if (fanout_ == Fanout::outboxes) {
+            for (const auto& m : members_)
+                m->outbox.shutdown();
+            co_return;
+        }
+        const std::vector<std::shared_ptr<Member>> members = members_;
+        for (const auto& m : members)
+            co_await close_going_away(m->ws);
     }
 
     aio::Event& all_joined() { return all_joined_; }
     aio::Event& all_broadcast() { return all_broadcast_; }
+    [[nodiscard]] double longest_broadcast_ms() const { return ms_of(longest_broadcast_ns_); }
     [[nodiscard]] const Member* find(std::string_view name) const {
         for (const auto& m : everyone_)
             if (m->name == name) return m.get();
@@ -138,13 +172,18 @@ private:
         } catch (const std::system_error&) {
             // The client went away in the middle of a send: nothing more to do for it.
         }
-        if (!m->ws.closed())
-            co_await m->ws.close(static_cast<uint16_t>(aio::http::WSCloseCode::GOING_AWAY), "chat closed");
+        co_await close_going_away(m->ws);
     }
 
+    static aio::Task<void> close_going_away(WebSocketResponse ws) {
+        if (!ws.closed()) co_await ws.close(static_cast<uint16_t>(aio::http::WSCloseCode::GOING_AWAY), "chat closed");
+    }
+
+    Fanout fanout_;
     size_t expected_members_;
     int expected_messages_;
     int broadcasts_ = 0;
+    int64_t longest_broadcast_ns_ = 0;  // in_turn: the longest one took this long
     std::vector<std::shared_ptr<Member>> members_;
     std::vector<std::shared_ptr<Member>> everyone_;  // for the report, after they left
     aio::Event all_joined_;
@@ -162,14 +201,23 @@ aio::Task<aio::http::Response> handle_chat(std::shared_ptr<Room> room, aio::http
     std::exception_ptr error;
     try {
         auto messages = ws.iter();
-        while (auto m = co_await messages.next())
-            if (m->type == WSMsgType::TEXT) room->broadcast(*me, std::move(m->data));
+        while (auto m = co_await messages.next()) {
+            if (m->type != WSMsgType::TEXT) continue;
+            if (room->fanout() == Fanout::outboxes) {
+                room->broadcast(*me, std::move(m->data));
+            } else {
+                aio::Task<void> sent = room->broadcast_in_turn(*me, std::move(m->data));
+                co_await std::move(sent);
+            }
+        }
     } catch (...) {
         error = std::current_exception();
     }
     room->leave(me);
-    co_await *me->sender;
-    me->sender.reset();  // the task's frame holds `me`: a cycle until the handle goes
+    if (me->sender) {
+        co_await *me->sender;
+        me->sender.reset();  // the task's frame holds `me`: a cycle until the handle goes
+    }
     if (error) std::rethrow_exception(error);
     co_return ws;
 }
@@ -258,10 +306,11 @@ struct Report {
         double longest_send_ms = 0;
     };
     std::vector<Side> server;  // by client
+    double longest_broadcast_ms = 0;
 };
 
-aio::Task<void> chat(Report& report) {
-    auto room = std::make_shared<Room>(kClients, kClients * kMessages);
+aio::Task<void> chat(Fanout fanout, Report& report) {
+    auto room = std::make_shared<Room>(fanout, kClients, kClients * kMessages);
     aio::http::Application app;
     app.router().add_get("/chat", [room](aio::http::Request r) { return handle_chat(room, std::move(r)); });
     aio::http::AppRunner runner(app);
@@ -269,7 +318,8 @@ aio::Task<void> chat(Report& report) {
     aio::http::TCPSite site(runner, "127.0.0.1", 0);
     co_await site.start();
     const std::string url = fmt::format("ws://127.0.0.1:{}/chat", site.port());
-    fmt::print("   server: {} (one loop: the server and the {} clients)\n", url, kClients);
+    const bool tell = fanout == Fanout::outboxes;  // the second run is the same, but for the fan-out
+    if (tell) fmt::print("   server: {} (one loop: the server and the {} clients)\n", url, kClients);
 
     aio::http::ClientSession session;
     std::vector<ClientWebSocketResponse> sockets;
@@ -281,15 +331,16 @@ aio::Task<void> chat(Report& report) {
     }
     // Nobody speaks before everyone is in the room, so each of them is owed every message.
     co_await room->all_joined().wait();
-    fmt::print("   {} clients in the room; each sends {} messages of {} KiB, one every {} ms\n\n", kClients, kMessages,
-               kPaste / 1024, kPace.count());
+    if (tell)
+        fmt::print("   {} clients in the room; each sends {} messages of {} KiB, one every {} ms\n\n", kClients,
+                   kMessages, kPaste / 1024, kPace.count());
 
     const int64_t start = now_ns();
     auto everyone = [&](aio::TaskGroup& tg) -> aio::Task<void> {
         for (int i = 0; i < kClients; ++i)
             tg.create_task(chat_client(sockets[i], report.seen[i], start));
         co_await room->all_broadcast().wait();
-        room->close();  // the clients read until their socket closes
+        co_await room->close();  // the clients read until their socket closes
     };
     aio::Task<void> group = aio::TaskGroup::run(everyone);
     co_await std::move(group);
@@ -306,13 +357,14 @@ aio::Task<void> chat(Report& report) {
         side.longest_send_ms = ms_of(m->longest_send_ns);
         report.server.push_back(side);
     }
+    report.longest_broadcast_ms = room->longest_broadcast_ms();
     co_await session.close();
     co_await runner.cleanup();
 }
 
 // A lost close or a stuck sender is a failure with a message, not a hang.
-aio::Task<void> chat_within_a_minute(Report& report) {
-    aio::Task<void> all = chat(report);
+aio::Task<void> chat_within_a_minute(Fanout fanout, Report& report) {
+    aio::Task<void> all = chat(fanout, report);
     co_await aio::wait_for(std::move(all), 60s);
 }
 
@@ -324,43 +376,61 @@ double median(std::vector<double> v) {
 
 double largest(const std::vector<double>& v) { return v.empty() ? 0 : *std::max_element(v.begin(), v.end()); }
 
-void run(const aio_demo::Options& options) {
-    fmt::print(
-        "A chat server (aio::http, a /chat WebSocket route) and {} clients (ws_connect) on one loop: each\n"
-        "message is broadcast to the {} others. On the server each socket has a sender task of its own,\n"
-        "fed by an outbox of at most {} messages (an aio::Queue): the broadcast only puts into outboxes\n"
-        "and never waits. A full outbox drops its oldest message. {} stops reading for {} ms.\n\n",
-        kClients, kClients - 1, kOutbox, kNames[kSlow], kStall.count());
-    Report report;
-    aio::run(chat_within_a_minute(report), options.loop_options());
+constexpr int kOwed = (kClients - 1) * kMessages;  // messages each client is owed
 
-    // Every message a fast client is owed must have come, once and in order; the slow client's
-    // must add up with what the server dropped for it.
-    const int owed = (kClients - 1) * kMessages;
-    const double mb = static_cast<double>(kPaste) / 1e6;
-    std::vector<std::string> failures;
-    double fast_done = 0, fast_longest_send = 0;
-    fmt::print("The fast clients (every message of the {} others, once and in order: checked):\n", kClients - 1);
+// Every message a fast client is owed must have come, once and in order, and every socket must
+// have been closed by the server. Prints a line per fast client; returns when the last message
+// reached the last of them, and the worst latency.
+struct FastSummary {
+    double done_ms = 0, worst_ms = 0;
+};
+FastSummary check_fast_clients(const Report& report, std::vector<std::string>& failures) {
+    FastSummary sum;
     for (int i = 0; i < kClients; ++i) {
         const Seen& s = report.seen[i];
         const Report::Side& srv = report.server[i];
         for (const auto& p : s.problems)
             failures.push_back(s.name + ": " + p);
+        if (s.close_code != static_cast<uint16_t>(aio::http::WSCloseCode::GOING_AWAY))
+            failures.push_back(fmt::format("{}: closed with {} instead of 1001", s.name, s.close_code.value_or(0)));
         if (s.slow) continue;
-        if (s.received != owed)
-            failures.push_back(fmt::format("{} received {} of {} messages", s.name, s.received, owed));
+        if (s.received != kOwed)
+            failures.push_back(fmt::format("{} received {} of {} messages", s.name, s.received, kOwed));
         if (srv.dropped != 0)
             failures.push_back(fmt::format("the server dropped {} messages for {}", srv.dropped, s.name));
-        fast_longest_send = std::max(fast_longest_send, srv.longest_send_ms);
-        fast_done = std::max(fast_done, s.last_at_ms);
-        fmt::print(
-            "   {:<6} {} of {} received   latency median {:.1f} ms, max {:.1f} ms   outbox peak {}, {} dropped\n",
-            s.name, s.received, owed, median(s.latency_ms), largest(s.latency_ms), srv.high_water, srv.dropped);
+        sum.done_ms = std::max(sum.done_ms, s.last_at_ms);
+        sum.worst_ms = std::max(sum.worst_ms, largest(s.latency_ms));
+        fmt::print("   {:<6} {} of {} received   latency median {:.1f} ms, max {:.1f} ms", s.name, s.received, kOwed,
+                   median(s.latency_ms), largest(s.latency_ms));
+        if (report.server[i].high_water > 0 || srv.dropped > 0)
+            fmt::print("   outbox peak {}, {} dropped", srv.high_water, srv.dropped);
+        fmt::print("\n");
     }
+    return sum;
+}
+
+void run(const aio_demo::Options& options) {
+    fmt::print(
+        "A chat server (aio::http, a /chat WebSocket route) and {} clients (ws_connect) on one loop: each\n"
+        "message is broadcast to the {} others. On the server each socket has a sender task of its own,\n"
+        "fed by an outbox of at most {} messages (an aio::Queue): the broadcast only puts into outboxes\n"
+        "and never waits. A full outbox drops its oldest message. {} stops reading for {} ms. Then the\n"
+        "same chat again with a broadcast that awaits each send, to compare.\n\n",
+        kClients, kClients - 1, kOutbox, kNames[kSlow], kStall.count());
+    Report report;
+    aio::run(chat_within_a_minute(Fanout::outboxes, report), options.loop_options());
+
+    const double mb = static_cast<double>(kPaste) / 1e6;
+    std::vector<std::string> failures;
+    fmt::print("The fast clients (every message of the {} others, once and in order: checked):\n", kClients - 1);
+    const FastSummary fast = check_fast_clients(report, failures);
+    double fast_longest_send = 0;
+    for (int i = 0; i < kClients; ++i)
+        if (i != kSlow) fast_longest_send = std::max(fast_longest_send, report.server[i].longest_send_ms);
     fmt::print(
         "   the last of the {} messages reached them {:.0f} ms after the first was sent (the senders'\n"
         "   pace alone, {} messages {} ms apart, takes {} ms)\n",
-        kClients * kMessages, fast_done, kMessages, kPace.count(), (kMessages - 1) * kPace.count());
+        kClients * kMessages, fast.done_ms, kMessages, kPace.count(), (kMessages - 1) * kPace.count());
     if (options.virtual_time)
         fmt::print("   (virtual time: the network takes no time on this clock, hence latencies of 0)\n");
 
@@ -383,15 +453,29 @@ void run(const aio_demo::Options& options) {
     fmt::print(
         "   she read {} of {} (the numbers show her the gaps), the last {:.0f} ms after the start,\n"
         "   then the close (code {}) once the server had flushed her outbox\n",
-        slow.received, owed, slow.last_at_ms, slow.close_code.value_or(0));
-    const bool adds_up = slow.received + srv.dropped == owed;
+        slow.received, kOwed, slow.last_at_ms, slow.close_code.value_or(0));
+    const bool adds_up = slow.received + srv.dropped == kOwed;
     fmt::print("   read + dropped = {} + {} = {}: {}\n\n", slow.received, srv.dropped, slow.received + srv.dropped,
                adds_up ? "every message she was owed is accounted for" : "MESSAGES UNACCOUNTED FOR");
     if (!adds_up)
-        failures.push_back(fmt::format("{}: {} read + {} dropped != {}", slow.name, slow.received, srv.dropped, owed));
-    for (const Seen& s : report.seen)
-        if (s.close_code != static_cast<uint16_t>(aio::http::WSCloseCode::GOING_AWAY))
-            failures.push_back(fmt::format("{}: closed with {} instead of 1001", s.name, s.close_code.value_or(0)));
+        failures.push_back(fmt::format("{}: {} read + {} dropped != {}", slow.name, slow.received, srv.dropped, kOwed));
+
+    // The same chat with the broadcast everybody writes first, to measure what the outboxes saved.
+    fmt::print(
+        "For comparison, the same chat with the naive broadcast: each handler awaits send_str to every\n"
+        "other client in turn (Python: for ws in room: await ws.send_str(msg)), no outboxes:\n");
+    Report naive;
+    aio::run(chat_within_a_minute(Fanout::in_turn, naive), options.loop_options());
+    const FastSummary waited = check_fast_clients(naive, failures);
+    const Seen& naive_slow = naive.seen[kSlow];
+    fmt::print(
+        "   the last message reached them {:.0f} ms after the first was sent; the longest broadcast took\n"
+        "   {:.0f} ms. {} read {} of {}: nothing dropped, everybody waited for her instead\n\n",
+        waited.done_ms, naive.longest_broadcast_ms, naive_slow.name, naive_slow.received, kOwed);
+    if (naive_slow.received != kOwed)
+        failures.push_back(
+            fmt::format("naive broadcast: {} read {} of {}", naive_slow.name, naive_slow.received, kOwed));
+
     if (!failures.empty()) {
         std::string all;
         for (const auto& f : failures)
@@ -400,13 +484,14 @@ void run(const aio_demo::Options& options) {
     }
 
     fmt::print(
-        "The lesson: a broadcast that awaited each send in turn would go at the pace of the slowest reader\n"
-        "as soon as her socket's buffers were full: the {:.0f} ms {}'s sender waited, every fast client would\n"
-        "have waited too. A task and a bounded queue per socket cut that link, and keep the memory a client\n"
-        "can cost bounded: the outbox plus the socket buffers. Dropping the oldest message keeps a slow\n"
-        "client connected and current (chat, presence, prices); where every message matters the server\n"
-        "would instead close a client whose outbox is full (1008) and let it reconnect and catch up.\n",
-        srv.send_wait_ms, slow.name);
+        "The lesson: a broadcast that awaits each send in turn goes at the pace of the slowest reader as\n"
+        "soon as her socket's buffers are full: the fast clients' messages were up to {:.0f} ms late. With a\n"
+        "task and a bounded queue per socket they were {:.1f} ms late at most, and only {} paid, with {}\n"
+        "dropped messages; the memory a client can cost stays bounded (the outbox plus the socket\n"
+        "buffers). Dropping the oldest keeps a slow client connected and current (chat, presence,\n"
+        "prices); where every message matters, close a client whose outbox is full (1008) instead and let\n"
+        "it reconnect and catch up.\n",
+        waited.worst_ms, fast.worst_ms, slow.name, srv.dropped);
 }
 
 const aio_demo::Registration registration{{
