@@ -1,6 +1,7 @@
 // `aiocpp demo`: runs the ports of the course's examples.
 //
-//   aiocpp demo list                          one line per demo: name, E-number, what it shows
+//   aiocpp demo list                          one line per demo: name, E-number ("-" beyond the
+//                                             course), what it shows
 //   aiocpp demo NAME|ENN [--virtual-time]     one demo, by name or E-number
 //   aiocpp demo all [--virtual-time]          every demo, in the course's order
 #include <algorithm>
@@ -19,7 +20,8 @@ namespace {
 void print_list() {
     size_t width = 0;
     for (const aio_demo::Demo& d : aio_demo::all()) width = std::max(width, d.name.size());
-    for (const aio_demo::Demo& d : aio_demo::all()) fmt::print("{:<{}}  {:<4}  {}\n", d.name, width, d.id(), d.summary);
+    for (const aio_demo::Demo& d : aio_demo::all())
+        fmt::print("{:<{}}  {:<4}  {}\n", d.name, width, d.number > 0 ? d.id() : "-", d.summary);
     // The course's numbering, every example: what it is about, and which demo shows it.
     fmt::print("\nBy the course's numbers (aiocpp demo ENN):\n");
     for (int n = 1; n <= aio_demo::kExamples; ++n) {
@@ -29,6 +31,10 @@ void print_list() {
         if (shown_by.empty()) shown_by = "(not ported yet)";
         fmt::print("  E{:<3} {:<58} {}\n", n, aio_demo::example_title(n), shown_by);
     }
+    std::string beyond;
+    for (const aio_demo::Demo& d : aio_demo::all())
+        if (d.number <= 0) beyond += (beyond.empty() ? "" : ", ") + std::string(d.name);
+    if (!beyond.empty()) fmt::print("\nBeyond the course (aiocpp demo NAME): {}\n", beyond);
 }
 
 // Keeps going after a failed demo so one broken port does not hide the others.
@@ -44,7 +50,8 @@ int run_all(const aio_demo::Options& options) {
 
 std::string demo_names() {
     std::string names;
-    for (const aio_demo::Demo& d : aio_demo::all()) names += fmt::format("\n  {} ({})", d.name, d.id());
+    for (const aio_demo::Demo& d : aio_demo::all())
+        names += d.number > 0 ? fmt::format("\n  {} ({})", d.name, d.id()) : fmt::format("\n  {}", d.name);
     return names;
 }
 

@@ -37,13 +37,15 @@ Registration::Registration(const Demo& demo) {
     auto& demos = registry();
     for (const Demo& d : demos) {
         if (d.name == demo.name) {
-            fmt::print(stderr, "aiocpp: two demos are called '{}' ({} and {})\n", demo.name, d.id(), demo.id());
+            fmt::print(stderr, "aiocpp: two demos are called '{}'\n", demo.name);
             std::abort();
         }
     }
     demos.push_back(demo);
-    std::sort(demos.begin(), demos.end(), [](const Demo& a, const Demo& b) {
-        return a.number != b.number ? a.number < b.number : a.name < b.name;
+    // The course's examples first; those beyond it (number 0) after them.
+    const auto order = [](const Demo& d) { return d.number > 0 ? d.number : kExamples + 1; };
+    std::sort(demos.begin(), demos.end(), [&order](const Demo& a, const Demo& b) {
+        return order(a) != order(b) ? order(a) < order(b) : a.name < b.name;
     });
 }
 
@@ -95,7 +97,7 @@ std::vector<const Demo*> find(std::string_view key) {
 
 bool run(const Demo& demo, const Options& options) {
     const std::string rule(96, '=');
-    fmt::print("{}\n{} {}: {}\n", rule, demo.id(), demo.name, demo.summary);
+    fmt::print("{}\n{}: {}\n", rule, demo.title(), demo.summary);
     if (options.virtual_time) fmt::print("(virtual time: sleeps take no real time, and loop times are exact)\n");
     fmt::print("{}\n", rule);
     std::fflush(stdout);

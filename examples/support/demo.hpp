@@ -1,6 +1,7 @@
 // The demo registry: every example file registers one demo here, and both its standalone
 // executable and the `aiocpp demo` command find it. Adding a demo = adding one file
-// examples/eNN_name.cpp that defines a run function and an aio_demo::Registration.
+// examples/eNN_name.cpp (a port of the course's example NN) or examples/name.cpp (a demo beyond
+// the course, number 0) that defines a run function and an aio_demo::Registration.
 #pragma once
 
 #include <algorithm>
@@ -23,10 +24,10 @@ struct Options {
     [[nodiscard]] aio::LoopOptions loop_options() const { return aio::LoopOptions{.virtual_time = virtual_time}; }
 };
 
-/// One port of a course example.
+/// One port of a course example, or a demo beyond the course (number 0).
 struct Demo {
     std::string_view name;     // what `aiocpp demo NAME` accepts, e.g. "coroutine_basics"
-    int number = 0;            // the course's example number: 19 for E19
+    int number = 0;            // the course's example number: 19 for E19; 0 for none
     std::string_view summary;  // one sentence, for `aiocpp demo list`
     void (*run)(const Options&) = nullptr;
     std::array<int, 3> also{};  // further course examples this demo shows (E11 in seat_booking); 0 = none
@@ -36,11 +37,21 @@ struct Demo {
         return n > 0 && (n == number || std::find(also.begin(), also.end(), n) != also.end());
     }
 
+    /// "E19"; "" for a demo beyond the course.
     [[nodiscard]] std::string id() const {
+        if (number <= 0) return {};
         // Appending, not "E" + std::to_string(n): g++ 12 -O3 reports a bogus -Wrestrict on that form.
         std::string id = "E";
         id += std::to_string(number);
         return id;
+    }
+
+    /// What the banner and the usage text call it: "E19 coroutine_basics", or just "chat".
+    [[nodiscard]] std::string title() const {
+        std::string title = id();
+        if (!title.empty()) title += ' ';
+        title += name;
+        return title;
     }
 };
 
@@ -60,7 +71,8 @@ inline constexpr int kExamples = 27;
 /// Example n's title ("" outside 1..kExamples).
 [[nodiscard]] std::string_view example_title(int n) noexcept;
 
-/// Every registered demo, in the course's order (by E-number, then by name).
+/// Every registered demo, in the course's order (by E-number, then by name), then the demos
+/// beyond the course (by name).
 [[nodiscard]] const std::vector<Demo>& all();
 
 /// The demos `key` names: a name ("masha_and_dasha") gives that one; an E-number ("E20", "e20")
