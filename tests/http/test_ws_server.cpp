@@ -11,6 +11,7 @@
 
 #include "test_util.hpp"
 #include "web_test_util.hpp"
+#include "ws_test_util.hpp"
 #include "ws_codec.hpp"
 
 using namespace std::chrono_literals;
@@ -20,6 +21,7 @@ using aio::http::WebSocketOptions;
 using aio::http::WebSocketResponse;
 using aio::http::WSMessage;
 using aio::http::WSMsgType;
+using aiotest::have_module;
 using aiotest::TestServer;
 namespace ws = aio::http::detail::ws;
 
@@ -53,12 +55,6 @@ void add_echo(aio::http::Application& app, std::shared_ptr<Seen> seen, WebSocket
         seen->handler_done = true;
         co_return ws;
     });
-}
-
-bool have_module(const std::string& py, const char* module) {
-    if (py.empty()) return false;
-    std::string cmd = py + " -c 'import " + module + "' >/dev/null 2>&1";
-    return std::system(cmd.c_str()) == 0;
 }
 
 // ---------------------------------------------------------------------------------------------
