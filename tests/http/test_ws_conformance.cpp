@@ -1,7 +1,8 @@
 // WebSocket conformance in the spirit of the Autobahn test suite (its categories as a guide; the
 // cases are written here). A case is what a raw peer sends, and what it must get back: echoes
 // and pongs in order, then our side's close frame with a given code, then the end of the TCP
-// connection (which the peer never closes itself). Every case runs against
+// connection, which neither the peer nor our application closes (it holds its socket until the
+// peer is done): the WebSocket itself must. Every case runs against
 //   WsConfServer: our server's echo handler, the peer a raw client sending masked frames, and
 //   WsConfClient: ws_connect and an echo loop, the peer a raw server sending unmasked ones.
 // What comes back is decoded by the codec in the peer's role, so a frame of ours that breaks the
@@ -520,6 +521,7 @@ std::string header_value(const std::string& head, const std::string& name) {
 aio::Task<void> against_server(const Case& c) {
     TestServer s;
     auto seen = std::make_shared<WsSeen>();
+    seen->hold = true;
     WebSocketOptions o;
     if (c.max_msg_size) o.max_msg_size = c.max_msg_size;
     o.timeout = kCloseTimeout;
@@ -546,6 +548,7 @@ aio::Task<void> against_server(const Case& c) {
         Peer p(std::move(r), std::move(w), ws::Role::client, params);
         co_await play(p, c);
     }
+    seen->release.set();
     co_await wait_done(seen->done, "the server's handler");
     co_await s.stop();
     EXPECT_EQ(seen->compress, c.deflate.has_value());
@@ -572,6 +575,7 @@ aio::Task<void> client_echo(std::string url, ClientWSOptions o, std::shared_ptr<
             }
         }
         seen->close_code = ws.close_code();
+        co_await seen->release.wait();  // the socket kept open by its handle: see WsSeen::hold
     } catch (const std::exception& e) {
         *error = e.what();
     }
@@ -613,6 +617,7 @@ aio::Task<void> against_client(const Case& c) {
         Peer p(handoff->streams->reader, handoff->streams->writer, ws::Role::server, params);
         co_await play(p, c);
     }
+    seen->release.set();
     co_await wait_done(seen->done, "the client");
     handoff->release.set();
     co_await client;

@@ -24,6 +24,10 @@ struct WsSeen {
     std::string protocol;
     bool close_result = false;  // what a "close:<code>" close() returned
     aio::Event done;            // the handler returned
+    // Set before the handler starts: once the peer's messages end, the handler keeps the socket
+    // until `release` is set, so only the socket itself may have closed the connection.
+    bool hold = false;
+    aio::Event release;
 };
 
 /// An echo on `path`: text stays text, binary stays binary; "close:<code>" makes the server
@@ -49,6 +53,7 @@ inline void add_ws_echo(aio::http::Application& app, std::shared_ptr<WsSeen> see
             }
         }
         seen->close_code = ws.close_code();
+        if (seen->hold) co_await seen->release.wait();
         seen->done.set();
         co_return ws;
     });
