@@ -59,6 +59,8 @@ struct Frame {
     // Only this many bytes of the payload are sent, the header announcing all of it: what our side
     // must decide before the frame is complete. Nothing is sent after a cut frame.
     std::optional<size_t> cut;
+    // Masked when the peer is the server, unmasked when it is the client.
+    bool wrong_mask = false;
 };
 
 Frame text(std::string s, bool fin = true) {
@@ -102,6 +104,10 @@ Frame deflated(Frame f, size_t fragments = 1) {
 }
 Frame unfinished(Frame f) {
     f.fin = false;
+    return f;
+}
+Frame wrongly_masked(Frame f) {
+    f.wrong_mask = true;
     return f;
 }
 Frame cut(Frame f, size_t n) {
@@ -328,11 +334,13 @@ struct Peer {
             const uint8_t op = i == 0 ? f.opcode : ws::op_continuation;
             const bool fin = f.fin && i + 1 == n;
             const uint8_t bits = i == 0 ? rsv : 0;
-            out += header(op, fin, bits, piece.size());
+            const bool mask = (role == ws::Role::client) != f.wrong_mask;
+            out += header(op, fin, bits, piece.size(), mask);
             const size_t start = out.size();
             out += piece;
-            if (role == ws::Role::client) {
-                const uint8_t key[4] = {0x5a, 0x3c, static_cast<uint8_t>(0x81 + next_key), static_cast<uint8_t>(next_key * 7)};
+            if (mask) {
+                const uint8_t key[4] = {0x5a, 0x3c, static_cast<uint8_t>(0x81 + next_key),
+                                        static_cast<uint8_t>(next_key * 7)};
                 ++next_key;
                 out.insert(start, reinterpret_cast<const char*>(key), 4);
                 ws::apply_mask(out.data() + start + 4, piece.size(), key, 0);
@@ -345,10 +353,10 @@ struct Peer {
         return out;
     }
 
-    std::string header(uint8_t op, bool fin, uint8_t rsv, size_t n) const {
+    static std::string header(uint8_t op, bool fin, uint8_t rsv, size_t n, bool mask) {
         std::string h;
         h.push_back(static_cast<char>((fin ? 0x80 : 0) | (rsv << 4) | (op & 0x0f)));
-        const uint8_t m = role == ws::Role::client ? 0x80 : 0;
+        const uint8_t m = mask ? 0x80 : 0;
         if (n < 126) {
             h.push_back(static_cast<char>(m | n));
         } else if (n <= 0xffff) {
@@ -568,6 +576,8 @@ aio::Task<void> client_echo(std::string url, ClientWSOptions o, std::shared_ptr<
             if (m->type == WSMsgType::TEXT && m->data.rfind("close:", 0) == 0) {
                 const auto code = static_cast<uint16_t>(std::stoi(m->data.substr(6)));
                 seen->close_result = co_await ws.close(code, "bye");
+            } else if (ws.closed()) {
+                // Came before the server's close frame (see add_ws_echo).
             } else if (m->type == WSMsgType::TEXT) {
                 co_await ws.send_str(m->data);
             } else if (m->type == WSMsgType::BINARY) {
@@ -608,8 +618,8 @@ aio::Task<void> against_client(const Case& c) {
     if (c.deflate) o.compress = c.deflate->client_max_window_bits;
     auto seen = std::make_shared<WsSeen>();
     auto error = std::make_shared<std::string>();
-    auto client = aio::create_task(
-        client_echo("ws://127.0.0.1:" + std::to_string(server.port()) + "/", o, seen, error));
+    auto client =
+        aio::create_task(client_echo("ws://127.0.0.1:" + std::to_string(server.port()) + "/", o, seen, error));
     co_await wait_done(handoff->ready, "the handshake");
     if (handoff->streams) {
         std::optional<ws::DeflateParams> params;
@@ -638,7 +648,7 @@ void run_cases(Target target, const std::vector<Case>& cases) {
     }
 }
 
-#define WS_CONF(Name, cases)                                              \
+#define WS_CONF(Name, cases)                                         \
     TEST(WsConfServer, Name) { run_cases(Target::server, cases()); } \
     TEST(WsConfClient, Name) { run_cases(Target::client, cases()); }
 
@@ -679,6 +689,13 @@ std::vector<Case> framing_cases() {
                       .expect(WSMsgType::TEXT, "c")
                       .peer_closes());
     out.push_back(Case("1.4 binary of 4 MiB - 1").echo_binary(pattern(4 * 1024 * 1024 - 1)).peer_closes());
+    // A client masks every frame, a server none (RFC 6455 5.1).
+    out.push_back(Case("1.5 text masked the wrong way").send(wrongly_masked(text("x"))).fails(1002));
+    out.push_back(Case("1.6 ping masked the wrong way after an echo")
+                      .echo_text("fine")
+                      .send(wrongly_masked(ping("x")))
+                      .fails(1002));
+    out.push_back(Case("1.7 close masked the wrong way").send(wrongly_masked(close_frame(1000))).fails(1002));
     return out;
 }
 WS_CONF(Framing, framing_cases)
@@ -689,11 +706,16 @@ WS_CONF(Framing, framing_cases)
 std::vector<Case> ping_cases() {
     std::vector<Case> out;
     out.push_back(Case("2.1 ping without payload").send(ping("")).expect(WSMsgType::PONG, "").peer_closes());
-    out.push_back(Case("2.2 ping with text").send(ping("Hello, world!")).expect(WSMsgType::PONG, "Hello, world!").peer_closes());
-    out.push_back(Case("2.3 ping with binary").send(ping(std::string("\x00\xff\xfe\xfd\xfc\xfb\x00\xff", 8)))
+    out.push_back(
+        Case("2.2 ping with text").send(ping("Hello, world!")).expect(WSMsgType::PONG, "Hello, world!").peer_closes());
+    out.push_back(Case("2.3 ping with binary")
+                      .send(ping(std::string("\x00\xff\xfe\xfd\xfc\xfb\x00\xff", 8)))
                       .expect(WSMsgType::PONG, std::string("\x00\xff\xfe\xfd\xfc\xfb\x00\xff", 8))
                       .peer_closes());
-    out.push_back(Case("2.4 ping of 125 bytes").send(ping(std::string(125, '\xfe'))).expect(WSMsgType::PONG, std::string(125, '\xfe')).peer_closes());
+    out.push_back(Case("2.4 ping of 125 bytes")
+                      .send(ping(std::string(125, '\xfe')))
+                      .expect(WSMsgType::PONG, std::string(125, '\xfe'))
+                      .peer_closes());
     out.push_back(Case("2.5 ping of 126 bytes").send(ping(std::string(126, '\xfe'))).fails(1002));
     out.push_back(Case("2.6 ping of 125 bytes in 1-byte pieces")
                       .send(ping(std::string(125, 'p')))
@@ -760,9 +782,9 @@ std::vector<Case> opcode_cases() {
         const std::string name = std::to_string(op);
         out.push_back(Case("4.1 opcode " + name).send(control(op, "")).fails(1002));
         out.push_back(Case("4.2 opcode " + name + " with payload after an echo")
-                      .echo_text("fine")
-                      .send(control(op, "payload"))
-                      .fails(1002));
+                          .echo_text("fine")
+                          .send(control(op, "payload"))
+                          .fails(1002));
     }
     return out;
 }
@@ -775,7 +797,10 @@ std::vector<Case> fragmentation_cases() {
     std::vector<Case> out;
     out.push_back(Case("5.1 ping in fragments").send(unfinished(ping("a"))).fails(1002));
     out.push_back(Case("5.2 close in fragments").send(unfinished(close_frame(1000))).fails(1002));
-    out.push_back(Case("5.3 text in 2 fragments").send_all({text("frag", false), cont("mented")}).expect(WSMsgType::TEXT, "fragmented").peer_closes());
+    out.push_back(Case("5.3 text in 2 fragments")
+                      .send_all({text("frag", false), cont("mented")})
+                      .expect(WSMsgType::TEXT, "fragmented")
+                      .peer_closes());
     out.push_back(Case("5.4 binary in 2 fragments, one per write")
                       .send(binary("\x01\x02", false))
                       .send(cont("\x03"))
@@ -812,9 +837,7 @@ std::vector<Case> fragmentation_cases() {
     out.push_back(Case("5.10 continuation after a whole message").echo_text("whole").send(cont("x")).fails(1002));
     out.push_back(Case("5.11 text while a text is open").send_all({text("a", false), text("b")}).fails(1002));
     out.push_back(Case("5.12 binary while a text is open").send_all({text("a", false), binary("b")}).fails(1002));
-    out.push_back(Case("5.13 close inside a fragmented message")
-                      .send_all({text("never", false)})
-                      .peer_closes());
+    out.push_back(Case("5.13 close inside a fragmented message").send_all({text("never", false)}).peer_closes());
     return out;
 }
 WS_CONF(Fragmentation, fragmentation_cases)
@@ -842,22 +865,23 @@ const std::vector<std::string> kValidUtf8 = {
 // Bad at some byte before the message's end: the first four fail wherever it ends.
 const std::vector<std::string> kInvalidUtf8 = {
     "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64\x69\x74\x65\x64",  // κόσμε, U+D800, "edited"
-    "\xc0\xaf",                  // overlong '/'
-    "\xe0\x80\xaf",              // overlong '/', 3 bytes
-    "\xf0\x80\x80\xaf",          // overlong '/', 4 bytes
-    "\xc1\xbf",                  // overlong U+007F
-    "\xe0\x9f\xbf",              // overlong U+07FF
-    "\xf0\x8f\xbf\xbf",          // overlong U+FFFF
-    "\xed\xa0\x80",              // U+D800
-    "\xed\xbf\xbf",              // U+DFFF
+    "\xc0\xaf",                                                                          // overlong '/'
+    "\xe0\x80\xaf",                                                                      // overlong '/', 3 bytes
+    "\xf0\x80\x80\xaf",                                                                  // overlong '/', 4 bytes
+    "\xc1\xbf",                                                                          // overlong U+007F
+    "\xe0\x9f\xbf",                                                                      // overlong U+07FF
+    "\xf0\x8f\xbf\xbf",                                                                  // overlong U+FFFF
+    "\xed\xa0\x80",                                                                      // U+D800
+    "\xed\xbf\xbf",                                                                      // U+DFFF
     "\xed\xa0\x80\xed\xb0\x80",  // a surrogate pair, encoded as two
     "\xf4\x90\x80\x80",          // U+110000
     "\xf7\xbf\xbf\xbf",          // U+1FFFFF
     "\xf8\x88\x80\x80\x80",      // a 5-byte form
     "\xfc\x84\x80\x80\x80\x80",  // a 6-byte form
     "\x80",                      // a lone continuation byte
-    "a\xbf" "b",
-    "\xc2\x41",                  // a start byte, then no continuation
+    "a\xbf"
+    "b",
+    "\xc2\x41",  // a start byte, then no continuation
     "\xfe",
     "\xff",
     "\xfe\xff",
@@ -895,7 +919,8 @@ std::vector<Case> utf8_cases() {
         bytes.push_back(cont(""));
         c.send_all(bytes).expect(WSMsgType::TEXT, s);
         out.push_back(std::move(c.peer_closes()));
-        out.push_back(std::move(Case("6.2 valid " + hex_of(s) + ", byte by byte").echo_text(s).peer_closes().chunked(1)));
+        out.push_back(
+            std::move(Case("6.2 valid " + hex_of(s) + ", byte by byte").echo_text(s).peer_closes().chunked(1)));
     }
     for (const std::string& s : kInvalidUtf8) {
         out.push_back(Case("6.3 invalid " + hex_of(s)).send(text(s)).fails(1007));
@@ -905,14 +930,14 @@ std::vector<Case> utf8_cases() {
                               .send_all({text(s.substr(0, at), false), cont(s.substr(at))})
                               .fails(1007));
         // And before the message ends: no more fragments come.
-        out.push_back(Case("6.5 invalid " + hex_of(s) + " in an unfinished message").send(text(s + "more", false)).fails(1007));
+        out.push_back(
+            Case("6.5 invalid " + hex_of(s) + " in an unfinished message").send(text(s + "more", false)).fails(1007));
         out.push_back(Case("6.6 invalid " + hex_of(s) + ", byte by byte").send(text(s)).fails(1007).chunked(1));
     }
     for (const std::string& s : kTruncatedUtf8) {
         out.push_back(Case("6.7 truncated " + hex_of(s)).send(text(s)).fails(1007));
-        out.push_back(Case("6.8 truncated " + hex_of(s) + " in fragments")
-                          .send_all({text(s, false), cont("")})
-                          .fails(1007));
+        out.push_back(
+            Case("6.8 truncated " + hex_of(s) + " in fragments").send_all({text(s, false), cont("")}).fails(1007));
         // Completed by the next fragment: valid.
         if (s.back() == '\xce')
             out.push_back(Case("6.9 " + hex_of(s) + " completed in the next fragment")
@@ -934,19 +959,35 @@ std::vector<Case> close_cases() {
     std::vector<Case> out;
     out.push_back(Case("7.1 close without payload").peer_closes(control(ws::op_close, ""), 1000, 1005));
     out.push_back(Case("7.2 close with a code").peer_closes(1000));
-    out.push_back(Case("7.3 close with a code and a reason").peer_closes(close_frame(1001, "going \xc3\xa0 away"), 1001, 1001));
-    out.push_back(Case("7.4 close with the longest reason")
-                      .peer_closes(close_frame(1000, std::string(123, 'r')), 1000, 1000));
-    out.push_back(Case("7.5 close with a reason 1 byte too long").send(close_frame(1000, std::string(124, 'r'))).fails(1002));
+    out.push_back(
+        Case("7.3 close with a code and a reason").peer_closes(close_frame(1001, "going \xc3\xa0 away"), 1001, 1001));
+    out.push_back(
+        Case("7.4 close with the longest reason").peer_closes(close_frame(1000, std::string(123, 'r')), 1000, 1000));
+    out.push_back(
+        Case("7.5 close with a reason 1 byte too long").send(close_frame(1000, std::string(124, 'r'))).fails(1002));
     out.push_back(Case("7.6 close with a 1-byte payload").send(control(ws::op_close, "\x03")).fails(1002));
     for (uint16_t code : {0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535})
         out.push_back(Case("7.7 invalid close code " + std::to_string(code)).send(close_frame(code)).fails(1002));
-    for (uint16_t code : {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999})
+    for (uint16_t code :
+         {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999})
         out.push_back(Case("7.8 close code " + std::to_string(code) + " echoed").peer_closes(code));
     out.push_back(Case("7.9 data after the close frame is ignored")
                       .send_all({close_frame(1000), text("after")})
                       .answered(1000, 1000));
     out.push_back(Case("7.10 close after an echo, byte by byte").echo_text("x").peer_closes(3000).chunked(1));
+    out.push_back(Case("7.13 two close frames").send_all({close_frame(1000), close_frame(1001)}).answered(1000, 1000));
+    out.push_back(Case("7.14 close between two fragments")
+                      .send_all({text("a", false), close_frame(1000), cont("b")})
+                      .answered(1000, 1000));
+    // Autoclose answers the close frame at once: the application still receives the message that
+    // came before it, but may not echo it any more.
+    {
+        Case c("7.15 a 256 KiB message, the close frame and a ping in one write");
+        const std::string big = pattern(256 * 1024);
+        c.send_all({binary(big), close_frame(1000), ping("late")}).answered(1000, 1000);
+        c.app_gets.emplace_back(WSMsgType::BINARY, big);
+        out.push_back(std::move(c));
+    }
     // Our application closes: the peer answers, or keeps the TCP connection open without a word.
     out.push_back(Case("7.11 our close, answered").echo_text("x").app_closes_with(4000, true));
     out.push_back(Case("7.12 our close, never answered").app_closes_with(4001, false));
@@ -973,11 +1014,10 @@ std::vector<Case> limit_cases() {
                       .fails(1009)
                       .limit(1000));
     // Refused from the header: not a byte of the payload needs to come (so none was buffered).
-    out.push_back(Case("9.5 a frame announcing a byte over, header only").send(cut(binary(over), 0)).fails(1009).limit(1000));
-    out.push_back(Case("9.6 a 64-bit length, header only")
-                      .send(cut(binary(std::string(70000, 'x')), 0))
-                      .fails(1009)
-                      .limit(1000));
+    out.push_back(
+        Case("9.5 a frame announcing a byte over, header only").send(cut(binary(over), 0)).fails(1009).limit(1000));
+    out.push_back(
+        Case("9.6 a 64-bit length, header only").send(cut(binary(std::string(70000, 'x')), 0)).fails(1009).limit(1000));
     out.push_back(Case("9.7 a continuation announcing a byte over the rest, header only")
                       .send_all({binary(at_limit.substr(0, 600), false), cut(cont(over.substr(600)), 0)})
                       .fails(1009)
@@ -998,6 +1038,13 @@ Deflate deflate_with(bool no_takeover, int server_bits, int client_bits) {
     return d;
 }
 
+Deflate no_takeover_on(bool server) {
+    Deflate d;
+    d.server_no_context_takeover = server;
+    d.client_no_context_takeover = !server;
+    return d;
+}
+
 std::vector<Case> deflate_cases() {
     std::vector<Case> out;
     struct Config {
@@ -1010,6 +1057,8 @@ std::vector<Case> deflate_cases() {
         {"windows of 9 bits", deflate_with(false, 9, 9)},
         {"windows of 9 bits, no context takeover", deflate_with(true, 9, 9)},
         {"server window 10, client window 12", deflate_with(false, 10, 12)},
+        {"server without context takeover only", no_takeover_on(true)},
+        {"client without context takeover only", no_takeover_on(false)},
     };
     const std::string block = pattern(2000, 7);
     for (const auto& cfg : configs) {
@@ -1027,6 +1076,12 @@ std::vector<Case> deflate_cases() {
         c.send(deflated(text(std::string(100000, 'z')))).expect(WSMsgType::TEXT, std::string(100000, 'z'));
         c.send(deflated(binary(far), 5)).expect(WSMsgType::BINARY, far);
         c.send(deflated(binary(block))).expect(WSMsgType::BINARY, block);
+        // Autobahn 12.x's sizes, each twice so that the second can refer to the first.
+        for (size_t size : {16, 64, 256, 1024, 4096, 8192, 16384, 32768, 65536, 131072}) {
+            const std::string m = pattern(size, static_cast<uint32_t>(size));
+            c.send(deflated(text(m))).expect(WSMsgType::TEXT, m);
+            c.send(deflated(binary(m))).expect(WSMsgType::BINARY, m);
+        }
         out.push_back(std::move(c.peer_closes()));
         out.push_back(Case("12.2 " + n + ", byte by byte")
                           .with_deflate(cfg.d)
@@ -1049,7 +1104,10 @@ std::vector<Case> deflate_cases() {
     Deflate d = deflate_with(false, 15, 15);
     out.push_back(Case("13.1 compressed ping").with_deflate(d).send(with_rsv(ping("p"), 4)).fails(1002));
     out.push_back(Case("13.2 compressed close").with_deflate(d).send(with_rsv(close_frame(1000), 4)).fails(1002));
-    out.push_back(Case("13.3 RSV1 on a continuation").with_deflate(d).send_all({text("a", false), with_rsv(cont("b"), 4)}).fails(1002));
+    out.push_back(Case("13.3 RSV1 on a continuation")
+                      .with_deflate(d)
+                      .send_all({text("a", false), with_rsv(cont("b"), 4)})
+                      .fails(1002));
     out.push_back(Case("13.4 RSV2 with deflate agreed").with_deflate(d).send(with_rsv(text("a"), 2)).fails(1002));
     out.push_back(Case("13.5 data that does not inflate")
                       .with_deflate(d)
@@ -1073,7 +1131,10 @@ std::vector<Case> deflate_cases() {
         ws::Deflater z(ws::DeflateSide(15, false));
         std::string packed;
         z.compress(std::string(4 * 1024 * 1024, '\0'), packed);
-        c.with_deflate(d).limit(1000).send(cut(deflated(binary(std::string(4 * 1024 * 1024, '\0'))), packed.size() / 2)).fails(1009);
+        c.with_deflate(d)
+            .limit(1000)
+            .send(cut(deflated(binary(std::string(4 * 1024 * 1024, '\0'))), packed.size() / 2))
+            .fails(1009);
         out.push_back(std::move(c));
     }
     return out;

@@ -32,8 +32,8 @@ struct WsSeen {
 
 /// An echo on `path`: text stays text, binary stays binary; "close:<code>" makes the server
 /// close with that code and "bye".
-inline void add_ws_echo(aio::http::Application& app, std::shared_ptr<WsSeen> seen,
-                        aio::http::WebSocketOptions opt = {}, const std::string& path = "/ws") {
+inline void add_ws_echo(aio::http::Application& app, std::shared_ptr<WsSeen> seen, aio::http::WebSocketOptions opt = {},
+                        const std::string& path = "/ws") {
     using aio::http::WSMsgType;
     app.router().add_get(path, [seen, opt](aio::http::Request r) -> aio::Task<aio::http::Response> {
         aio::http::WebSocketResponse ws(opt);
@@ -46,6 +46,9 @@ inline void add_ws_echo(aio::http::Application& app, std::shared_ptr<WsSeen> see
             if (m->type == WSMsgType::TEXT && m->data.rfind("close:", 0) == 0) {
                 const auto code = static_cast<uint16_t>(std::stoi(m->data.substr(6)));
                 seen->close_result = co_await ws.close(code, "bye");
+            } else if (ws.closed()) {
+                // A message that came before the peer's close frame, answered already by autoclose:
+                // nothing may be sent after a close frame.
             } else if (m->type == WSMsgType::TEXT) {
                 co_await ws.send_str(m->data);
             } else if (m->type == WSMsgType::BINARY) {
