@@ -1082,6 +1082,11 @@ std::vector<Case> deflate_cases() {
             c.send(deflated(text(m))).expect(WSMsgType::TEXT, m);
             c.send(deflated(binary(m))).expect(WSMsgType::BINARY, m);
         }
+        // Text whose characters the inflater's output pieces split: UTF-8 is checked across them.
+        std::string greek;
+        for (int i = 0; i < 30000; ++i)
+            greek += i % 7 == 0 ? "\xf0\x9d\x84\x9e" : "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5";
+        c.send(deflated(text(greek), 4)).expect(WSMsgType::TEXT, greek);
         out.push_back(std::move(c.peer_closes()));
         out.push_back(Case("12.2 " + n + ", byte by byte")
                           .with_deflate(cfg.d)
@@ -1091,6 +1096,10 @@ std::vector<Case> deflate_cases() {
                           .expect(WSMsgType::TEXT, "Hello, Hello, Hello, Hello")
                           .send(ping("p"))
                           .expect(WSMsgType::PONG, "p")
+                          .send_all({deflated(unfinished(text("\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5"))),
+                                     ping("q"), cont("")})
+                          .expect(WSMsgType::PONG, "q")
+                          .expect(WSMsgType::TEXT, "\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5")
                           .peer_closes()
                           .chunked(1));
     }
