@@ -163,36 +163,31 @@ struct Case {
     }
     Case& echo_text(std::string s) { return send(text(s)).expect(WSMsgType::TEXT, s); }
     Case& echo_binary(std::string s) { return send(binary(s)).expect(WSMsgType::BINARY, s); }
-    // The peer closes; our side answers with `answer` and reports `code` (1005 for no code).
-    Case& peer_closes(Frame f, uint16_t answer, uint16_t code) {
-        send(std::move(f));
-        close = answer;
-        if (code != answer) app_code = code;
-        return *this;
-    }
-    Case& peer_closes(uint16_t code = 1000) { return peer_closes(close_frame(code), code, code); }
-    // Our side answers a close frame the script sent with `answer`, and reports `code`.
+    // Our side answers a close frame the script sent with `answer`, and reports `code` (1005 for
+    // a frame without one).
     Case& answered(uint16_t answer, uint16_t code) {
         close = answer;
         if (code != answer) app_code = code;
         return *this;
     }
+    Case& peer_closes(Frame f, uint16_t answer, uint16_t code) { return send(std::move(f)).answered(answer, code); }
+    Case& peer_closes(uint16_t code = 1000) { return peer_closes(close_frame(code), code, code); }
     Case& fails(uint16_t code) {
         close = code;
         protocol_error = true;
         return *this;
     }
     // Our application is asked to close with `code` (the echo's "close:<code>").
-    Case& app_closes_with(uint16_t code, bool answered) {
+    Case& app_closes_with(uint16_t code, bool peer_answers) {
         std::string s = "close:" + std::to_string(code);
         send(text(s));
         app_gets.emplace_back(WSMsgType::TEXT, s);
         close = code;
         app_closes = true;
-        answer_close = answered;
+        answer_close = peer_answers;
         // Unanswered, close() gives up after its timeout: the connection ended without the
         // peer's close frame.
-        if (!answered) app_code = 1006;
+        if (!peer_answers) app_code = 1006;
         return *this;
     }
     Case& chunked(size_t n) {
@@ -295,7 +290,7 @@ ws::ReaderOptions reader_options(ws::Role role, const std::optional<ws::DeflateP
     return o;
 }
 
-// The end of a connection the library is tested on, driven by the case's script. A task reads
+// The raw end of the connection, driven by the case's script. A task reads
 // the socket all along (pump), so what our side sent before closing is kept even when the
 // connection then ends with a reset (the peer wrote after our side had closed).
 struct Peer {
