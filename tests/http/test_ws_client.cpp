@@ -1,6 +1,6 @@
 // ClientSession::ws_connect and ClientWebSocketResponse: our client against our server (echo,
 // compression, subprotocols, close codes, refusals), against raw servers that answer the
-// handshake wrongly, and against python3-websockets as the server.
+// handshake wrongly, and against python3-websockets and aiohttp as the server.
 #include <gtest/gtest.h>
 
 #include <aio/http/client.hpp>
@@ -14,6 +14,7 @@
 
 #include "test_client_util.hpp"
 #include "web_test_util.hpp"
+#include "ws_test_util.hpp"
 #include "ws_codec.hpp"
 
 using namespace std::chrono_literals;
@@ -27,50 +28,20 @@ using aio::http::WebSocketResponse;
 using aio::http::WSMessage;
 using aio::http::WSMsgType;
 using aio::http::WSServerHandshakeError;
+using aiotest::add_ws_echo;
+using aiotest::answer_101;
+using aiotest::python_with;
 using aiotest::TestServer;
+using aiotest::WsSeen;
 namespace ws = aio::http::detail::ws;
 
 namespace {
 
-struct Seen {
-    std::vector<WSMessage> messages;
-    std::optional<uint16_t> close_code;
-    bool compress = false;
-    std::string protocol;
-    aio::Event done;  // the handler returned
-};
-
-// An echo: text stays text, binary stays binary; "close:<code>" makes the server close.
-void add_echo(aio::http::Application& app, std::shared_ptr<Seen> seen, WebSocketOptions opt = {},
-              const std::string& path = "/ws") {
-    app.router().add_get(path, [seen, opt](Request r) -> aio::Task<Response> {
-        WebSocketResponse ws(opt);
-        co_await ws.prepare(r);
-        seen->compress = ws.compress();
-        seen->protocol = ws.protocol();
-        auto it = ws.iter();
-        while (auto m = co_await it.next()) {
-            seen->messages.push_back(*m);
-            if (m->type == WSMsgType::TEXT && m->data.rfind("close:", 0) == 0) {
-                const auto code = static_cast<uint16_t>(std::stoi(m->data.substr(6)));
-                co_await ws.close(code, "bye");
-            } else if (m->type == WSMsgType::TEXT) {
-                co_await ws.send_str(m->data);
-            } else if (m->type == WSMsgType::BINARY) {
-                co_await ws.send_bytes(m->data);
-            }
-        }
-        seen->close_code = ws.close_code();
-        seen->done.set();
-        co_return ws;
-    });
-}
-
 void echo_round_trip(int compress) {
     aiotest::run_net([&]() -> aio::Task<void> {
         TestServer s;
-        auto seen = std::make_shared<Seen>();
-        add_echo(s.app, seen);
+        auto seen = std::make_shared<WsSeen>();
+        add_ws_echo(s.app, seen);
         co_await s.start();
         {
             ClientSession session;
@@ -122,10 +93,10 @@ TEST(WsClient, SmallerWindowIsOfferedAndAgreed) { echo_round_trip(10); }
 TEST(WsClient, SubprotocolIsChosenAndIterWorks) {
     aiotest::run_net([&]() -> aio::Task<void> {
         TestServer s;
-        auto seen = std::make_shared<Seen>();
+        auto seen = std::make_shared<WsSeen>();
         WebSocketOptions so;
         so.protocols = {"chat", "other"};
-        add_echo(s.app, seen, so);
+        add_ws_echo(s.app, seen, so);
         co_await s.start();
         {
             ClientSession session;
@@ -155,8 +126,8 @@ TEST(WsClient, SubprotocolIsChosenAndIterWorks) {
 TEST(WsClient, CloseFrameCarriesCodeAndReasonBothWays) {
     aiotest::run_net([&]() -> aio::Task<void> {
         TestServer s;
-        auto seen = std::make_shared<Seen>();
-        add_echo(s.app, seen);
+        auto seen = std::make_shared<WsSeen>();
+        add_ws_echo(s.app, seen);
         co_await s.start();
         ClientSession session;
         std::string url = "ws://127.0.0.1:" + std::to_string(s.port) + "/ws";
@@ -265,16 +236,6 @@ void bad_answer(std::function<std::string(const std::string&)> answer, const std
     }());
 }
 
-std::string answer_101(const std::string& accept, const std::string& extra = {}) {
-    std::string out = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
-    out += "Sec-WebSocket-Accept: ";
-    out += accept;
-    out += "\r\n";
-    out += extra;
-    out += "\r\n";
-    return out;
-}
-
 TEST(WsClient, WrongAcceptKeyIsHandshakeError) {
     bad_answer([](const std::string&) { return answer_101(ws::accept_key("AAAAAAAAAAAAAAAAAAAAAA==")); },
                "Invalid challenge response");
@@ -380,8 +341,8 @@ TEST(WsClient, WssThroughTheSessionsTls) {
     ASSERT_TRUE(certs.ok);
     aiotest::run_net([&]() -> aio::Task<void> {
         aio::http::Application app;
-        auto seen = std::make_shared<Seen>();
-        add_echo(app, seen);
+        auto seen = std::make_shared<WsSeen>();
+        add_ws_echo(app, seen);
         aio::http::AppRunner runner(app);
         co_await runner.setup();
         aio::http::TCPSiteOptions to;
@@ -417,8 +378,8 @@ TEST(WsClient, WssThroughAProxyTunnel) {
     ASSERT_TRUE(proxy.up()) << "tinyproxy did not start";
     aiotest::run_net([&]() -> aio::Task<void> {
         aio::http::Application app;
-        auto seen = std::make_shared<Seen>();
-        add_echo(app, seen);
+        auto seen = std::make_shared<WsSeen>();
+        add_ws_echo(app, seen);
         aio::http::AppRunner runner(app);
         co_await runner.setup();
         aio::http::TCPSiteOptions to;
@@ -494,10 +455,10 @@ TEST(WsClient, ReceiveTimeoutConcurrentReceiveAndHeartbeat) {
 TEST(WsClient, SessionCloseAndDroppingTheHandleCloseTheSocket) {
     aiotest::run_net([&]() -> aio::Task<void> {
         TestServer s;
-        auto first = std::make_shared<Seen>();
-        auto seen = std::make_shared<Seen>();
-        add_echo(s.app, first, {}, "/first");
-        add_echo(s.app, seen);
+        auto first = std::make_shared<WsSeen>();
+        auto seen = std::make_shared<WsSeen>();
+        add_ws_echo(s.app, first, {}, "/first");
+        add_ws_echo(s.app, seen);
         co_await s.start();
         const std::string url = "ws://127.0.0.1:" + std::to_string(s.port) + "/ws";
         {
@@ -534,21 +495,6 @@ TEST(WsClient, SessionCloseAndDroppingTheHandleCloseTheSocket) {
 
 // ---------------------------------------------------------------------------------------------
 // python3-websockets as the server
-
-bool have_module(const std::string& py, const char* module) {
-    if (py.empty()) return false;
-    std::string cmd = py + " -c 'import " + module + "' >/dev/null 2>&1";
-    return std::system(cmd.c_str()) == 0;
-}
-
-// Debian's python first; the configured one if only it has the module.
-std::string python_with(const char* module) {
-    std::string py = aiotest::debian_python();
-    if (have_module(py, module)) return py;
-    std::string configured = AIO_PYTHON3;
-    if (have_module(configured, module)) return configured;
-    return {};
-}
 
 // Serves one connection with an echo, then prints what it negotiated and exits.
 const char* kWebsocketsServer = R"PY(
@@ -617,5 +563,104 @@ void websockets_server(bool compress) {
 
 TEST(WsClient, PythonWebsocketsServerEchoesWithDeflate) { websockets_server(true); }
 TEST(WsClient, PythonWebsocketsServerEchoesWithoutDeflate) { websockets_server(false); }
+
+// ---------------------------------------------------------------------------------------------
+// aiohttp's web.WebSocketResponse as the server
+
+// Serves one connection with an echo, then prints what it agreed and how our client closed:
+// "<compress> <close code> <reason> <what it received>" (text by its length in characters).
+// aiohttp's autoclose answers with 1000.
+const char* kAiohttpServer = R"PY(
+import asyncio, sys
+from aiohttp import web, WSMsgType
+async def main(comp):
+    done = asyncio.get_running_loop().create_future()
+    async def handler(request):
+        ws = web.WebSocketResponse(compress=(comp == "1"))
+        await ws.prepare(request)
+        got, code, reason = [], None, None
+        while True:
+            msg = await ws.receive()
+            if msg.type == WSMsgType.TEXT:
+                got.append("T%d" % len(msg.data))
+                await ws.send_str(msg.data)
+            elif msg.type == WSMsgType.BINARY:
+                got.append("B%d" % len(msg.data))
+                await ws.send_bytes(msg.data)
+            elif msg.type == WSMsgType.CLOSE:
+                code, reason = msg.data, msg.extra
+                break
+            else:
+                got.append(msg.type.name)
+                break
+        if not done.done():
+            done.set_result((bool(ws.compress), code, reason, got))
+        return ws
+    app = web.Application()
+    app.router.add_get("/ws", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    print(runner.addresses[0][1], flush=True)
+    comp_ok, code, reason, got = await done
+    print(comp_ok, code, repr(reason), " ".join(got), flush=True)
+    await runner.cleanup()
+asyncio.run(main(sys.argv[1]))
+)PY";
+
+void aiohttp_server(bool compress) {
+    std::string py = python_with("aiohttp");
+    if (py.empty()) GTEST_SKIP() << "python3-aiohttp is not installed";
+    aiotest::run_net([&]() -> aio::Task<void> {
+        aio::SubprocessOptions po;
+        po.stdout_ = aio::PIPE;
+        po.stderr_ = aio::PIPE;
+        po.stdin_ = aio::DEVNULL;
+        std::vector<std::string> args{"-c", kAiohttpServer, compress ? "1" : "0"};
+        aio::Process p = co_await aio::create_subprocess_exec(py, std::move(args), std::move(po));
+        std::string port_line = co_await p.stdout->readline();
+        if (port_line.empty()) {
+            auto failed = co_await p.communicate();
+            ADD_FAILURE() << "the server did not start: " << failed.stderr_data.value_or("");
+            co_return;
+        }
+        {
+            ClientSession session;
+            ClientWSOptions o;
+            o.compress = compress ? 15 : 0;
+            o.autoping = false;  // receive() returns the pong
+            std::string url = "ws://127.0.0.1:" + std::to_string(std::stoi(port_line)) + "/ws";
+            ClientWebSocketResponse ws = co_await session.ws_connect(url, o);
+            EXPECT_EQ(ws.compress(), compress);
+            co_await ws.send_str("h\xc3\xa9llo");
+            EXPECT_EQ(co_await ws.receive_str(), "h\xc3\xa9llo");
+            std::string bin("\x00\x01\xff", 3);
+            co_await ws.send_bytes(bin);
+            WSMessage m = co_await ws.receive();
+            EXPECT_EQ(m.type, WSMsgType::BINARY);
+            EXPECT_EQ(m.data, bin);
+            std::string big(1024 * 1024, '\0');
+            for (size_t i = 0; i < big.size(); ++i)
+                big[i] = static_cast<char>((i * 7919) >> 3);
+            co_await ws.send_bytes(big);
+            EXPECT_TRUE(co_await ws.receive_bytes() == big);
+            co_await ws.ping("are you there");
+            WSMessage pong = co_await ws.receive();
+            EXPECT_EQ(pong.type, WSMsgType::PONG);
+            EXPECT_EQ(pong.data, "are you there");
+            EXPECT_TRUE(co_await ws.close(4001, "done here"));
+            EXPECT_EQ(ws.close_code(), std::optional<uint16_t>(1000));  // aiohttp's answer
+        }
+        auto res = co_await p.communicate();
+        int code = co_await p.wait();
+        EXPECT_EQ(code, 0) << res.stderr_data.value_or("");
+        EXPECT_EQ(res.stdout_data.value_or(""),
+                  std::string(compress ? "True" : "False") + " 4001 'done here' T5 B3 B1048576\n");
+    }());
+}
+
+TEST(WsClient, AiohttpServerEchoesWithDeflate) { aiohttp_server(true); }
+TEST(WsClient, AiohttpServerEchoesWithoutDeflate) { aiohttp_server(false); }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "test_util.hpp"
 #include "web_test_util.hpp"
+#include "ws_test_util.hpp"
 #include "ws_codec.hpp"
 
 using namespace std::chrono_literals;
@@ -20,6 +21,7 @@ using aio::http::WebSocketOptions;
 using aio::http::WebSocketResponse;
 using aio::http::WSMessage;
 using aio::http::WSMsgType;
+using aiotest::have_module;
 using aiotest::TestServer;
 namespace ws = aio::http::detail::ws;
 
@@ -53,12 +55,6 @@ void add_echo(aio::http::Application& app, std::shared_ptr<Seen> seen, WebSocket
         seen->handler_done = true;
         co_return ws;
     });
-}
-
-bool have_module(const std::string& py, const char* module) {
-    if (py.empty()) return false;
-    std::string cmd = py + " -c 'import " + module + "' >/dev/null 2>&1";
-    return std::system(cmd.c_str()) == 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -153,6 +149,62 @@ void aiohttp_echo(bool compress) {
 
 TEST(WsServer, AiohttpClientEchoesWithDeflateAndASubprotocol) { aiohttp_echo(true); }
 TEST(WsServer, AiohttpClientEchoesWithoutDeflate) { aiohttp_echo(false); }
+
+// aiohttp's client with a 1 MiB message, a ping it answers itself (autoping off) and a close
+// with a code and a reason that our handler checks; ours answers with the same code.
+const char* kAiohttpBigPingClose = R"PY(
+import asyncio, sys, aiohttp
+async def main(url, comp):
+    async with aiohttp.ClientSession() as s:
+        async with s.ws_connect(url, compress=(15 if comp == "1" else 0), autoping=False) as ws:
+            big = bytes(range(256)) * 4096
+            await ws.send_bytes(big)
+            m = await ws.receive()
+            await ws.ping(b"are you there")
+            p = await ws.receive()
+            await ws.close(code=4002, message=b"client done")
+            print(m.data == big, p.type.name, p.data.decode(), ws.close_code)
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+)PY";
+
+void aiohttp_big_ping_close(bool compress) {
+    std::string py = aiotest::debian_python();
+    if (!have_module(py, "aiohttp")) GTEST_SKIP() << "python3-aiohttp is not installed";
+    aiotest::run_net([&]() -> aio::Task<void> {
+        TestServer s;
+        std::vector<WSMessage> got;
+        bool compressed = false;
+        s.app.router().add_get("/ws", [&](Request r) -> aio::Task<Response> {
+            WebSocketResponse ws;
+            co_await ws.prepare(r);
+            compressed = ws.compress();
+            for (;;) {
+                WSMessage m = co_await ws.receive();
+                got.push_back(m);
+                if (m.type != WSMsgType::BINARY) break;
+                co_await ws.send_bytes(m.data);
+            }
+            co_return ws;
+        });
+        co_await s.start();
+        std::vector<std::string> a{"-c", kAiohttpBigPingClose, s.url("/ws"), compress ? "1" : "0"};
+        auto r = co_await aiotest::run_process(py, std::move(a));
+        co_await s.stop();
+        EXPECT_EQ(r.code, 0) << r.err;
+        EXPECT_EQ(r.out, "True PONG are you there 4002\n");
+        EXPECT_EQ(compressed, compress);
+        EXPECT_EQ(got.size(), 2u);
+        if (got.size() == 2) {
+            EXPECT_EQ(got[0].data.size(), 1024u * 1024u);
+            EXPECT_EQ(got[1].type, WSMsgType::CLOSE);
+            EXPECT_EQ(got[1].close_code, 4002);
+            EXPECT_EQ(got[1].extra, "client done");
+        }
+    }());
+}
+
+TEST(WsServer, AiohttpClientBigMessagePingAndCloseReasonWithDeflate) { aiohttp_big_ping_close(true); }
+TEST(WsServer, AiohttpClientBigMessagePingAndCloseReasonWithoutDeflate) { aiohttp_big_ping_close(false); }
 
 // ---------------------------------------------------------------------------------------------
 // A raw client: the handshake by hand, frames through the codec in the client role.
