@@ -12,6 +12,7 @@
 #include "aio/core/generator.hpp"
 #include "aio/core/handle.hpp"
 #include "aio/core/log.hpp"
+#include "aio/core/per_core.hpp"
 #include "aio/core/run.hpp"
 #include "aio/core/shield.hpp"
 #include "aio/core/sleep.hpp"

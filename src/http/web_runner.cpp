@@ -3,8 +3,12 @@
 
 #include <cerrno>
 #include <csignal>
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
+#include <optional>
 
+#include "aio/core/per_core.hpp"
 #include "aio/core/run.hpp"
 #include "aio/core/timeout.hpp"
 #include "aio/net/transport.hpp"
@@ -156,22 +160,79 @@ Task<void> serve_app(Application& app, std::string host, uint16_t port, RunAppOp
         std::fflush(stdout);
     }
     if (on_started) on_started(site.port());
+    if (options.on_started) options.on_started(site.port());
     Event stop;
     EventLoop& loop = get_running_loop();
-    loop.add_signal_handler(SIGTERM, [&stop] { stop.set(); });
+    if (options.handle_signals) loop.add_signal_handler(SIGTERM, [&stop] { stop.set(); });
     bool cancelled = false;
     try {
         co_await stop.wait();
     } catch (const CancelledError&) {
         cancelled = true;  // SIGINT under aio::run, or the caller: shut down gracefully all the same
     }
-    loop.remove_signal_handler(SIGTERM);
+    if (options.handle_signals) loop.remove_signal_handler(SIGTERM);
     site.stop();
     co_await runner.cleanup();
     if (cancelled) throw CancelledError();
 }
 
+namespace {
+
+// run_app over several loops. Port 0 is resolved by the first worker; the others wait for it
+// (blocking their own threads only, before their loops serve anything) and join its port.
+void run_app_workers(Application& app, const std::string& host, uint16_t port, const RunAppOptions& options) {
+    app.freeze();  // once, here: the workers only read the router
+    std::mutex m;
+    std::condition_variable cv;
+    std::optional<uint16_t> bound;  // nullopt: not yet; 0: the first worker failed
+    auto worker = [&](size_t index) -> Task<void> {
+        RunAppOptions o = options;
+        o.handle_signals = false;  // run_per_core owns the signals
+        o.site.reuse_port = true;
+        o.print_banner = options.print_banner && index == 0;
+        uint16_t p = port;
+        if (index > 0 && port == 0) {
+            std::unique_lock lk(m);
+            cv.wait(lk, [&] { return bound.has_value(); });
+            if (*bound == 0) co_return;  // the first one could not listen: its error is reported
+            p = *bound;
+        }
+        std::function<void(uint16_t)> started;
+        if (index == 0)
+            started = [&](uint16_t actual) {
+                std::lock_guard lk(m);
+                bound = actual;
+                cv.notify_all();
+            };
+        struct Unblock {  // the first worker failing before it listened must not strand the others
+            size_t index;
+            std::mutex& m;
+            std::condition_variable& cv;
+            std::optional<uint16_t>& bound;
+            ~Unblock() {
+                if (index != 0) return;
+                std::lock_guard lk(m);
+                if (!bound) bound = 0;
+                cv.notify_all();
+            }
+        } unblock{index, m, cv, bound};
+        co_await serve_app(app, host, p, std::move(o), std::move(started));
+    };
+    PerCoreOptions pc;
+    try {
+        run_per_core(options.workers, worker, pc);
+    } catch (const KeyboardInterrupt&) {
+        // Ctrl-C: every worker has shut down gracefully; that is how run_app ends.
+    }
+}
+
+}  // namespace
+
 void run_app(Application& app, std::string host, uint16_t port, RunAppOptions options) {
+    if (options.workers != 1) {
+        run_app_workers(app, host, port, options);
+        return;
+    }
     try {
         aio::run(serve_app(app, std::move(host), port, std::move(options)));
     } catch (const KeyboardInterrupt&) {

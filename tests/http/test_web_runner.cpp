@@ -2,7 +2,17 @@
 // what a site that cannot bind says.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
+#include <latch>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include "web_test_util.hpp"
 
@@ -74,6 +84,85 @@ TEST(WebRunner, ServeAppStopsGracefullyOnSigterm) {
         auto refused = co_await aiotest::capture<std::system_error>(aio::open_connection("127.0.0.1", port));
         EXPECT_TRUE(refused.has_value());  // no longer listening
     }());
+}
+
+// One blocking HTTP/1.1 exchange with Connection: close; the whole answer.
+std::string blocking_get(uint16_t port) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    std::string got;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+        const std::string req = "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+        if (::write(fd, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
+            char buf[4096];
+            ssize_t n;
+            while ((n = ::read(fd, buf, sizeof buf)) > 0) got.append(buf, static_cast<size_t>(n));
+        }
+    }
+    ::close(fd);
+    return got;
+}
+
+// run_app with workers: a loop per worker, each accepting on the one port (SO_REUSEPORT), each
+// running on_startup and on_cleanup; one SIGTERM shuts them all down gracefully.
+TEST(WebRunner, RunAppWithWorkersServesOnEveryLoopAndOneSigtermStopsThemAll) {
+    aio::http::Application app;
+    std::mutex m;
+    std::set<std::thread::id> served_by;
+    app.router().add_get("/", [&](Request) -> aio::Task<Response> {
+        {
+            std::lock_guard lk(m);
+            served_by.insert(std::this_thread::get_id());
+        }
+        co_return Response("hi");
+    });
+    std::atomic<int> startups{0}, cleanups{0};
+    app.on_startup.push_back([&](aio::http::Application&) -> aio::Task<void> {
+        ++startups;
+        co_return;
+    });
+    app.on_cleanup.push_back([&](aio::http::Application&) -> aio::Task<void> {
+        ++cleanups;
+        co_return;
+    });
+    // The port: held by a socket of ours that has SO_REUSEPORT and does not listen, so no
+    // connection goes to it and no other program can take the port meanwhile.
+    int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    ASSERT_EQ(::setsockopt(holder, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    socklen_t len = sizeof sa;
+    ASSERT_EQ(::getsockname(holder, reinterpret_cast<sockaddr*>(&sa), &len), 0);
+    const uint16_t port = ntohs(sa.sin_port);
+    std::latch listening(2);
+    aio::http::RunAppOptions o;
+    o.print_banner = false;
+    o.workers = 2;
+    o.on_started = [&](uint16_t p) {
+        EXPECT_EQ(p, port);
+        listening.count_down();
+    };
+    std::thread server([&] { aio::http::run_app(app, "127.0.0.1", port, o); });
+    listening.wait();
+    ::close(holder);
+    // 64 connections: the kernel spreads them over the two listeners by their addresses, so
+    // both loops serve (all on one would happen once in 2^63 runs).
+    int ok = 0;
+    for (int i = 0; i < 64; ++i) ok += aiotest::status_of(blocking_get(port)) == 200 ? 1 : 0;
+    EXPECT_EQ(ok, 64);
+    ::kill(::getpid(), SIGTERM);
+    server.join();
+    EXPECT_EQ(served_by.size(), 2u) << "one loop served every connection";
+    EXPECT_EQ(served_by.count(std::this_thread::get_id()), 0u);
+    EXPECT_EQ(startups.load(), 2);
+    EXPECT_EQ(cleanups.load(), 2);
+    EXPECT_NE(aiotest::status_of(blocking_get(port)), 200) << "still listening after SIGTERM";
 }
 
 TEST(WebRunner, ASiteOnAPortInUseSaysSo) {

@@ -134,10 +134,23 @@ struct RunAppOptions {
     TCPSiteOptions site;
     /// Printed once listening ("======== Running on {url} ========"); empty prints nothing.
     bool print_banner = true;
+    /// handle_signals=: SIGTERM (and, through aio::run, SIGINT) shut the server down gracefully.
+    /// Off: the caller stops it (serve_app: by cancelling it).
+    bool handle_signals = true;
+    /// aiocpp's addition (gunicorn's --workers, in one process): run_app serves on this many
+    /// loops, one per core (aio::run_per_core), each accepting on the port through SO_REUSEPORT.
+    /// The application is frozen first and shared: its handlers run on several threads at once,
+    /// so what they capture must be thread-safe; on_startup / on_cleanup run once per worker, on
+    /// its loop. 0: one per CPU this process may use.
+    size_t workers = 1;
+    /// aiocpp's addition: called with the bound port once listening (with workers, by each
+    /// worker, on its own thread).
+    std::function<void(uint16_t port)> on_started;
 };
 
-/// web.run_app(app, host=, port=): runs its own event loop, serves until SIGINT or SIGTERM, then
-/// shuts down gracefully (runner.cleanup()). Blocks; returns when done.
+/// web.run_app(app, host=, port=): runs its own event loop (or options.workers of them), serves
+/// until SIGINT or SIGTERM, then shuts down gracefully (runner.cleanup(), on every loop).
+/// Blocks; returns when done.
 void run_app(Application& app, std::string host = "0.0.0.0", uint16_t port = 8080, RunAppOptions options = {});
 /// The coroutine run_app runs, for a program that has its own loop: serves until cancelled or
 /// until SIGINT/SIGTERM, then cleans up. `on_started`, if given, is called with the bound port.
