@@ -520,23 +520,15 @@ void websockets_server(bool compress) {
     std::string py = python_with("websockets");
     if (py.empty()) GTEST_SKIP() << "python3-websockets is not installed";
     aiotest::run_net([&]() -> aio::Task<void> {
-        aio::SubprocessOptions po;
-        po.stdout_ = aio::PIPE;
-        po.stderr_ = aio::PIPE;
-        po.stdin_ = aio::DEVNULL;
-        std::vector<std::string> args{"-c", kWebsocketsServer, compress ? "1" : "0"};
-        aio::Process p = co_await aio::create_subprocess_exec(py, std::move(args), std::move(po));
-        std::string port_line = co_await p.stdout->readline();
-        if (port_line.empty()) {
-            auto failed = co_await p.communicate();
-            ADD_FAILURE() << "the server did not start: " << failed.stderr_data.value_or("");
-            co_return;
-        }
+        std::optional<aiotest::PythonServer> server =
+            co_await aiotest::start_python_server(py, kWebsocketsServer, compress ? "1" : "0");
+        if (!server) co_return;
+        aio::Process& p = server->process;
         {
             ClientSession session;
             ClientWSOptions o;
             o.compress = compress ? 15 : 0;
-            std::string url = "ws://127.0.0.1:" + std::to_string(std::stoi(port_line)) + "/";
+            std::string url = "ws://127.0.0.1:" + std::to_string(server->port) + "/";
             ClientWebSocketResponse ws = co_await session.ws_connect(url, o);
             EXPECT_EQ(ws.compress(), compress);
             co_await ws.send_str("h\xc3\xa9llo");
@@ -613,24 +605,16 @@ void aiohttp_server(bool compress) {
     std::string py = python_with("aiohttp");
     if (py.empty()) GTEST_SKIP() << "python3-aiohttp is not installed";
     aiotest::run_net([&]() -> aio::Task<void> {
-        aio::SubprocessOptions po;
-        po.stdout_ = aio::PIPE;
-        po.stderr_ = aio::PIPE;
-        po.stdin_ = aio::DEVNULL;
-        std::vector<std::string> args{"-c", kAiohttpServer, compress ? "1" : "0"};
-        aio::Process p = co_await aio::create_subprocess_exec(py, std::move(args), std::move(po));
-        std::string port_line = co_await p.stdout->readline();
-        if (port_line.empty()) {
-            auto failed = co_await p.communicate();
-            ADD_FAILURE() << "the server did not start: " << failed.stderr_data.value_or("");
-            co_return;
-        }
+        std::optional<aiotest::PythonServer> server =
+            co_await aiotest::start_python_server(py, kAiohttpServer, compress ? "1" : "0");
+        if (!server) co_return;
+        aio::Process& p = server->process;
         {
             ClientSession session;
             ClientWSOptions o;
             o.compress = compress ? 15 : 0;
             o.autoping = false;  // receive() returns the pong
-            std::string url = "ws://127.0.0.1:" + std::to_string(std::stoi(port_line)) + "/ws";
+            std::string url = "ws://127.0.0.1:" + std::to_string(server->port) + "/ws";
             ClientWebSocketResponse ws = co_await session.ws_connect(url, o);
             EXPECT_EQ(ws.compress(), compress);
             co_await ws.send_str("h\xc3\xa9llo");

@@ -565,21 +565,7 @@ aio::Task<void> client_echo(std::string url, ClientWSOptions o, std::shared_ptr<
     try {
         ClientWebSocketResponse ws = co_await session.ws_connect(url, o);
         seen->compress = ws.compress();
-        auto it = ws.iter();
-        while (auto m = co_await it.next()) {
-            seen->messages.push_back(*m);
-            if (m->type == WSMsgType::TEXT && m->data.rfind("close:", 0) == 0) {
-                const auto code = static_cast<uint16_t>(std::stoi(m->data.substr(6)));
-                seen->close_result = co_await ws.close(code, "bye");
-            } else if (ws.closed()) {
-                // Came before the server's close frame (see add_ws_echo).
-            } else if (m->type == WSMsgType::TEXT) {
-                co_await ws.send_str(m->data);
-            } else if (m->type == WSMsgType::BINARY) {
-                co_await ws.send_bytes(m->data);
-            }
-        }
-        seen->close_code = ws.close_code();
+        co_await ws_echo_loop(ws, seen);
         co_await seen->release.wait();  // the socket kept open by its handle: see WsSeen::hold
     } catch (const std::exception& e) {
         *error = e.what();

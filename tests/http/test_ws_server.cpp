@@ -27,34 +27,10 @@ namespace ws = aio::http::detail::ws;
 
 namespace {
 
-// What the server saw, for the test to check after the exchange.
-struct Seen {
-    std::vector<WSMessage> messages;
-    std::optional<uint16_t> close_code;
-    bool compress = false;
-    std::string protocol;
-    bool handler_done = false;
-};
-
-// An echo: text stays text, binary stays binary.
+// What the server saw (ws_test_util.hpp), and its echo: text stays text, binary stays binary.
+using Seen = aiotest::WsSeen;
 void add_echo(aio::http::Application& app, std::shared_ptr<Seen> seen, WebSocketOptions opt = {}) {
-    app.router().add_get("/ws", [seen, opt](Request r) -> aio::Task<Response> {
-        WebSocketResponse ws(opt);
-        co_await ws.prepare(r);
-        seen->compress = ws.compress();
-        seen->protocol = ws.protocol();
-        auto it = ws.iter();
-        while (auto m = co_await it.next()) {
-            seen->messages.push_back(*m);
-            if (m->type == WSMsgType::TEXT)
-                co_await ws.send_str(m->data);
-            else if (m->type == WSMsgType::BINARY)
-                co_await ws.send_bytes(m->data);
-        }
-        seen->close_code = ws.close_code();
-        seen->handler_done = true;
-        co_return ws;
-    });
+    aiotest::add_ws_echo(app, std::move(seen), std::move(opt));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -102,7 +78,7 @@ void websockets_echo(bool compress) {
             EXPECT_EQ(seen->messages[1].type, WSMsgType::BINARY);
         }
         EXPECT_EQ(seen->close_code, std::optional<uint16_t>(1000));
-        EXPECT_TRUE(seen->handler_done);
+        EXPECT_TRUE(seen->done.is_set());
     }());
 }
 
@@ -375,7 +351,7 @@ void bad_frame_case(const std::string& frame_bytes, uint16_t expected, size_t ma
             seen->messages.push_back(co_await ws.receive());
             seen->messages.push_back(co_await ws.receive());
             seen->close_code = ws.close_code();
-            seen->handler_done = true;
+            seen->done.set();
             co_return ws;
         });
         co_await s.start();
@@ -440,8 +416,7 @@ TEST(WsServer, APeerThatVanishesGivesClosedWith1006) {
         EXPECT_EQ((co_await c->next()).data, "one");
         c->w.close();  // no close frame
         co_await c->w.wait_closed();
-        while (!seen->handler_done)
-            co_await aio::sleep(1ms);
+        co_await seen->done.wait();
         co_await s.stop();
         EXPECT_EQ(seen->close_code, std::optional<uint16_t>(1006));
     }());
@@ -682,8 +657,7 @@ TEST(WsServer, HeartbeatClosesAPeerThatNeverAnswersWith1006) {
         EXPECT_EQ((co_await silent->next()).type, WSMsgType::PING);
         EXPECT_EQ((co_await silent->next()).type, WSMsgType::CLOSED);
         EXPECT_NEAR(loop.time() - t1, 45.0, 0.5);
-        while (!seen->handler_done)
-            co_await aio::sleep(1ms);
+        co_await seen->done.wait();
         EXPECT_EQ(seen->close_code, std::optional<uint16_t>(1006));
         good->w.close();
         co_await s.stop();
@@ -806,7 +780,7 @@ TEST(WsServer, ShutdownClosesOpenSocketsWithGoingAway) {
         c->writer.close(bye, 1001);
         c->w.write(bye);
         co_await stopping;
-        EXPECT_TRUE(seen->handler_done);
+        EXPECT_TRUE(seen->done.is_set());
     }());
 }
 
