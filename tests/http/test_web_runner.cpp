@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "sanitizers.hpp"
 #include "web_test_util.hpp"
 
 using namespace std::chrono_literals;
@@ -109,6 +110,9 @@ std::string blocking_get(uint16_t port) {
 // run_app with workers: a loop per worker, each accepting on the one port (SO_REUSEPORT), each
 // running on_startup and on_cleanup; one SIGTERM shuts them all down gracefully.
 TEST(WebRunner, RunAppWithWorkersServesOnEveryLoopAndOneSigtermStopsThemAll) {
+#if AIO_UNDER_TSAN
+    AIO_TSAN_DEFERS_SIGNALS_SKIP();  // its only way to stop run_app is the signal
+#endif
     aio::http::Application app;
     std::mutex m;
     std::set<std::thread::id> served_by;
