@@ -394,8 +394,13 @@ Inflater::Result Inflater::run(const char* in, size_t n, std::string& out, size_
             int r = inflate(&zs, Z_SYNC_FLUSH);
             size_t produced = inflate_scratch - zs.avail_out;
             // Checked before appending: a zip bomb costs at most the limit plus one scratch
-            // buffer of inflating, never its inflated size.
-            if (limit && produced > limit - out.size()) return Result::too_big;
+            // buffer of inflating, never its inflated size. What fits is kept, so that the
+            // reader can tell bad text before the limit from a message that is only too big,
+            // however the bytes were split (fuzz_ws_frame_reader).
+            if (limit && produced > limit - out.size()) {
+                out.append(scratch_.get(), limit - out.size());
+                return Result::too_big;
+            }
             out.append(scratch_.get(), produced);
             if (r == Z_STREAM_END) {
                 // The peer ended its deflate stream (BFINAL): what else this message carries,
@@ -635,6 +640,14 @@ bool FrameReader::on_header() {
     return true;
 }
 
+// The first error in the message's own bytes wins: text that went bad before the limit is 1007,
+// one that was only too big 1009, whichever piece of input the limit was crossed in.
+void FrameReader::fail_too_big(size_t at) {
+    if (msg_opcode_ == op_text && !utf8_.feed(msg_.data() + at, msg_.size() - at))
+        return fail(1007, "invalid UTF-8 in a text message");
+    fail(1009, "message too big");
+}
+
 void FrameReader::on_payload(const char* p, size_t n) {
     if (opcode_ & 0x8) {
         size_t at = control_.size();
@@ -650,7 +663,7 @@ void FrameReader::on_payload(const char* p, size_t n) {
                 case Inflater::Result::ok:
                     return true;
                 case Inflater::Result::too_big:
-                    fail(1009, "message too big");
+                    fail_too_big(at);
                     return false;
                 case Inflater::Result::bad_data:
                     fail(1007, "invalid compressed data");
@@ -712,7 +725,7 @@ void FrameReader::on_frame_end() {
             case Inflater::Result::ok:
                 break;
             case Inflater::Result::too_big:
-                return fail(1009, "message too big");
+                return fail_too_big(at);
             case Inflater::Result::bad_data:
                 return fail(1007, "invalid compressed data");
             case Inflater::Result::no_memory:

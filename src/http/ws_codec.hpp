@@ -235,6 +235,8 @@ private:
     void on_payload(const char* p, size_t n);
     void on_frame_end();
     void fail(uint16_t code, std::string reason);
+    /// The inflater crossed max_msg_size: 1009, unless the text inflated up to it is not UTF-8.
+    void fail_too_big(size_t at);
 
     Role role_;
     ReaderOptions options_;

@@ -406,6 +406,19 @@ TEST(WsDeflate, RfcCompressedHello) {
     EXPECT_EQ(out, hello);
 }
 
+// Found by fuzz_ws_frame_reader: a compressed text message whose inflated bytes stop being UTF-8
+// before max_msg_size and cross it within one piece of input. The first error in the message's
+// bytes wins (1007), whether the limit is crossed in one piece of input or in several.
+TEST(WsDeflate, TextThatGoesBadBeforeTheLimitIs1007HoweverTheBytesAreSplit) {
+    ReaderOptions o;
+    o.max_msg_size = 64;
+    o.deflate = DeflateSide(11, true);
+    const std::string data = bytes({0xc1, 0x00, 0xc1, 0x75}) + "use_derivation_" + bytes({0xff, 0x00, 0x23});
+    Outcome out = read(Role::client, data, o);
+    EXPECT_EQ(out.messages, std::vector{text("")});
+    EXPECT_EQ(out.error, std::optional<uint16_t>(1007));
+}
+
 TEST(WsDeflate, RfcSharedWindow) {
     std::string first = bytes({0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00});
     std::string second = bytes({0xc1, 0x05, 0xf2, 0x00, 0x11, 0x00, 0x00});
