@@ -413,7 +413,8 @@ TEST(WsDeflate, TextThatGoesBadBeforeTheLimitIs1007HoweverTheBytesAreSplit) {
     ReaderOptions o;
     o.max_msg_size = 64;
     o.deflate = DeflateSide(11, true);
-    const std::string data = bytes({0xc1, 0x00, 0xc1, 0x75}) + "use_derivation_" + bytes({0xff, 0x00, 0x23});
+    // 0x75: a length of 117, of which 17 bytes come.
+    const std::string data = bytes({0xc1, 0x00, 0xc1, 0x75}) + "se_derivation_" + bytes({0xff, 0x00, 0x23});
     Outcome out = read(Role::client, data, o);
     EXPECT_EQ(out.messages, std::vector{text("")});
     EXPECT_EQ(out.error, std::optional<uint16_t>(1007));
