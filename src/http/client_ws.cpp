@@ -5,7 +5,6 @@
 
 #include "aio/http/client.hpp"
 #include "client_internal.hpp"
-#include "content_type.hpp"
 
 namespace aio::http {
 
@@ -41,29 +40,6 @@ protected:
 };
 
 namespace {
-
-// Whether a comma-separated header lists `token`, compared without case.
-bool lists_token(const Headers& headers, std::string_view name, std::string_view token) {
-    for (std::string_view line : headers.getall(name)) {
-        while (!line.empty()) {
-            size_t comma = line.find(',');
-            std::string_view item = trim(line.substr(0, comma));
-            if (iequals(item, token)) return true;
-            if (comma == std::string_view::npos) break;
-            line.remove_prefix(comma + 1);
-        }
-    }
-    return false;
-}
-
-std::string joined(const Headers& headers, std::string_view name) {
-    std::string out;
-    for (std::string_view v : headers.getall(name)) {
-        if (!out.empty()) out += ", ";
-        out += v;
-    }
-    return out;
-}
 
 /// Closes the connection unless the handshake got through.
 struct ConnectionGuard {
@@ -128,13 +104,13 @@ Task<ClientWebSocketResponse> ws_connect(std::shared_ptr<SessionState> s, std::s
     ConnectionGuard guard{ResponseAccess::take_connection(resp)};
     const Headers& h = resp.headers();
     auto fail = [&](const char* why) { return WSServerHandshakeError(101, why, shown, h); };
-    if (!lists_token(h, "Upgrade", "websocket")) throw fail("Invalid upgrade header");
-    if (!lists_token(h, "Connection", "upgrade")) throw fail("Invalid connection header");
+    if (!header_lists_token(h, "Upgrade", "websocket")) throw fail("Invalid upgrade header");
+    if (!header_lists_token(h, "Connection", "upgrade")) throw fail("Invalid connection header");
     if (h.getall("Sec-WebSocket-Accept").size() != 1 || *h.get("Sec-WebSocket-Accept") != ws::accept_key(key))
         throw fail("Invalid challenge response");
     std::string chosen;
     if (h.contains("Sec-WebSocket-Protocol")) {
-        chosen = joined(h, "Sec-WebSocket-Protocol");
+        chosen = joined_header(h, "Sec-WebSocket-Protocol");
         bool offered = false;
         for (const auto& p : opts.protocols)
             offered = offered || p == chosen;
@@ -144,7 +120,7 @@ Task<ClientWebSocketResponse> ws_connect(std::shared_ptr<SessionState> s, std::s
     if (h.contains("Sec-WebSocket-Extensions")) {
         if (!opts.compress) throw fail("Invalid extension: none was offered");
         try {
-            deflate = ws::accept_deflate_response(joined(h, "Sec-WebSocket-Extensions"), offer);
+            deflate = ws::accept_deflate_response(joined_header(h, "Sec-WebSocket-Extensions"), offer);
         } catch (const std::invalid_argument& e) {
             throw WSServerHandshakeError(101, std::string("Invalid deflate extension: ") + e.what(), shown, h);
         }

@@ -13,32 +13,6 @@ namespace aio::http {
 namespace detail {
 
 namespace {
-// Whether a comma-separated header (all its lines) lists `token`, compared without case.
-bool has_token(const Headers& headers, std::string_view name, std::string_view token) {
-    for (std::string_view line : headers.getall(name)) {
-        while (!line.empty()) {
-            size_t comma = line.find(',');
-            std::string_view item = line.substr(0, comma);
-            while (!item.empty() && (item.front() == ' ' || item.front() == '\t'))
-                item.remove_prefix(1);
-            while (!item.empty() && (item.back() == ' ' || item.back() == '\t'))
-                item.remove_suffix(1);
-            if (iequals(item, token)) return true;
-            if (comma == std::string_view::npos) break;
-            line.remove_prefix(comma + 1);
-        }
-    }
-    return false;
-}
-
-std::string joined(const Headers& headers, std::string_view name) {
-    std::string out;
-    for (std::string_view v : headers.getall(name)) {
-        if (!out.empty()) out += ", ";
-        out += v;
-    }
-    return out;
-}
 
 WsSettings settings_of(const WebSocketOptions& o) {
     WsSettings s;
@@ -100,8 +74,8 @@ protected:
 
 }  // namespace detail
 
-using detail::has_token;
-using detail::joined;
+using detail::header_lists_token;
+using detail::joined_header;
 using detail::WsServerState;
 
 WebSocketResponse::WebSocketResponse(WebSocketOptions options)
@@ -118,9 +92,9 @@ void check_handshake(const detail::RequestState& req, const WebSocketOptions& op
     const auto& head = req.head;
     if (head.method != "GET") throw HTTPBadRequest("a WebSocket handshake must be a GET request");
     if (head.version_major != 1 || head.version_minor < 1) throw HTTPBadRequest("a WebSocket handshake needs HTTP/1.1");
-    if (!has_token(head.headers, "Upgrade", "websocket"))
+    if (!header_lists_token(head.headers, "Upgrade", "websocket"))
         throw HTTPBadRequest("no 'Upgrade: websocket' header: not a WebSocket handshake");
-    if (!has_token(head.headers, "Connection", "upgrade"))
+    if (!header_lists_token(head.headers, "Connection", "upgrade"))
         throw HTTPBadRequest("no 'Connection: Upgrade' header: not a WebSocket handshake");
     auto version = head.headers.get("Sec-WebSocket-Version");
     if (!version || *version != "13") {
@@ -161,10 +135,10 @@ Task<void> WebSocketResponse::prepare(const Request& request) {
 
     std::optional<std::string> chosen;
     if (!s.wopt.protocols.empty() && hs.contains("Sec-WebSocket-Protocol"))
-        chosen = detail::ws::choose_subprotocol(joined(hs, "Sec-WebSocket-Protocol"), s.wopt.protocols);
+        chosen = detail::ws::choose_subprotocol(joined_header(hs, "Sec-WebSocket-Protocol"), s.wopt.protocols);
     std::optional<std::pair<detail::ws::DeflateParams, std::string>> deflate;
     if (s.wopt.compress && hs.contains("Sec-WebSocket-Extensions"))
-        deflate = detail::ws::negotiate_deflate(joined(hs, "Sec-WebSocket-Extensions"));
+        deflate = detail::ws::negotiate_deflate(joined_header(hs, "Sec-WebSocket-Extensions"));
 
     std::string out = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n";
     out += "Sec-WebSocket-Accept: ";

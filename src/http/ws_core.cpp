@@ -5,6 +5,7 @@
 #include <system_error>
 
 #include "aio/core/timeout.hpp"
+#include "content_type.hpp"
 
 namespace aio::http::detail {
 
@@ -352,6 +353,27 @@ Task<std::string> ws_receive_typed(std::shared_ptr<WsCore> core, WSMsgType want,
         throw WSMessageTypeError(what);
     }
     co_return std::move(m.data);
+}
+
+bool header_lists_token(const Headers& headers, std::string_view name, std::string_view token) {
+    for (std::string_view line : headers.getall(name)) {
+        while (!line.empty()) {
+            size_t comma = line.find(',');
+            if (iequals(trim(line.substr(0, comma)), token)) return true;
+            if (comma == std::string_view::npos) break;
+            line.remove_prefix(comma + 1);
+        }
+    }
+    return false;
+}
+
+std::string joined_header(const Headers& headers, std::string_view name) {
+    std::string out;
+    for (std::string_view v : headers.getall(name)) {
+        if (!out.empty()) out += ", ";
+        out += v;
+    }
+    return out;
 }
 
 AsyncGenerator<WSMessage> ws_iterate(std::shared_ptr<WsCore> core) {

@@ -22,6 +22,7 @@
 #include "aio/core/event_loop.hpp"
 #include "aio/core/handle.hpp"
 #include "aio/core/task.hpp"
+#include "aio/http/headers.hpp"
 #include "aio/http/websocket.hpp"
 #include "aio/sync/event.hpp"
 #include "ws_codec.hpp"
@@ -128,6 +129,12 @@ private:
     bool held_pong = false;  // a pong waits for the write buffer to drain
     std::string pong_data;
 };
+
+/// Whether a comma-separated header (all its lines) lists `token`, compared without case: the
+/// handshake's `Upgrade: websocket` and `Connection: upgrade`, on either side.
+bool header_lists_token(const Headers& headers, std::string_view name, std::string_view token);
+/// All of a header's lines as one comma-separated value (RFC 9110 5.3).
+std::string joined_header(const Headers& headers, std::string_view name);
 
 /// receive_str / receive_bytes: a message of type `want`, WSMessageTypeError for another.
 Task<std::string> ws_receive_typed(std::shared_ptr<WsCore> core, WSMsgType want,
