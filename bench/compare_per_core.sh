@@ -46,10 +46,12 @@ declare -A rows
 export -f nginx2
 export LAB WORK
 for r in $(seq "$RUNS"); do
-  for spec in "aiocpp-1-loop|$BIN PORT" "aiocpp-2-loops|$BIN PORT --workers 2" "nginx-2-workers|(a function above)"; do
-    name=${spec%%|*}
-    read -r -a cmd <<<"${spec#*|}"
-    if [ "$name" = nginx-2-workers ]; then cmd=(bash -c 'nginx2 "$0"' PORT); fi
+  for name in aiocpp-1-loop aiocpp-2-loops nginx-2-workers; do
+    case $name in
+      aiocpp-1-loop) cmd=("$BIN" PORT) ;;
+      aiocpp-2-loops) cmd=("$BIN" PORT --workers 2) ;;
+      nginx-2-workers) cmd=(bash -c 'nginx2 "$0"' PORT) ;;
+    esac
     line=$(measure "$name" "${cmd[@]}")
     echo "run $r: $line" >&2
     rows[$name]+="${line#* }"$'\n'
