@@ -151,6 +151,7 @@ void EventLoop::open_poller(Backend wanted) {
         try {
             impl_->poller = detail::make_uring_poller();
             backend_ = Backend::io_uring;
+            completion_io_ = impl_->poller->completion_io();
             return;
         } catch (const std::system_error& e) {
             aio::log(LogLevel::warning, std::string("io_uring is not available (") + e.what() + "); using epoll");
@@ -410,6 +411,10 @@ void EventLoop::default_exception_handler(const ExceptionContext& context) noexc
     } else if (++ticks_since_poll_ >= kPollInterval) [[unlikely]] {
         ticks_since_poll_ = 0;
         poll_io(false);
+    } else if (completion_io_) {
+        // Sends queued by the last iteration go now, not when the loop next waits: a busy loop
+        // polls only every kPollInterval iterations. One submission per iteration at most.
+        impl_->poller->flush();
     }
     if (ts_pending_.load(std::memory_order_acquire)) [[unlikely]] drain_threadsafe();
     if (!timers_.empty()) process_timers();
@@ -463,6 +468,21 @@ void EventLoop::process_timers() {
     }
 }
 
+void EventLoop::io_recv_multishot(int fd, IoOperation& op) {
+    check_usable("io_recv_multishot");
+    impl_->poller->recv_multishot(fd, op);
+}
+
+void EventLoop::io_send(int fd, std::string_view data, IoOperation& op) {
+    check_usable("io_send");
+    impl_->poller->send(fd, data, op);
+}
+
+void EventLoop::io_cancel(IoOperation& op) {
+    if (closed_) return;  // close() already cancelled everything
+    impl_->poller->cancel(op);
+}
+
 void EventLoop::poll_io(bool may_block) {
     Impl& I = *impl_;
     ready_.shrink_if_idle();
@@ -474,7 +494,8 @@ void EventLoop::poll_io(bool may_block) {
     detail::PollEvent evs[256];
     int n = I.poller->wait(timeout, evs, 256);
     if (!virtual_) cached_now_ = monotonic_ns();
-    if (virtual_ && may_block && n == 0 && !timers_.empty() && timers_.top_when() > virtual_now_) {
+    const int completed = completion_io_ ? I.poller->dispatch_completions() : 0;
+    if (virtual_ && may_block && n == 0 && completed == 0 && !timers_.empty() && timers_.top_when() > virtual_now_) {
         // Every task is idle: jump to the next deadline.
         virtual_now_ = timers_.top()->when;
     }
@@ -610,6 +631,10 @@ void EventLoop::close() {
     abandon_all();
     closed_ = true;
     Impl& I = *impl_;
+    // Before the transports let go of their buffers, the kernel must have let go of them too.
+    if (const size_t left = I.poller->quiesce())
+        aio::log(LogLevel::error, "EventLoop.close(): " + std::to_string(left) +
+                                      " io_uring operations did not finish within 2 s; their owners are leaked");
     // Transports and servers still open let go of their sockets (their own tasks are gone).
     while (detail::CloseHook* h = I.close_hooks) {
         detail::LoopAccess::remove_close_hook(*this, *h);

@@ -70,7 +70,9 @@ public:
     void pause_reading() override;
     void resume_reading() override;
     [[nodiscard]] bool is_reading() const noexcept override { return !closing_ && !paused_; }
-    [[nodiscard]] size_t get_write_buffer_size() const noexcept override { return wbuf_.size() - woff_; }
+    [[nodiscard]] size_t get_write_buffer_size() const noexcept override {
+        return wbuf_.size() - woff_ + inflight_.size() - ioff_;
+    }
     void set_write_buffer_limits(std::optional<size_t> high, std::optional<size_t> low) override;
     [[nodiscard]] std::pair<size_t, size_t> get_write_buffer_limits() const noexcept override { return {low_, high_}; }
     [[nodiscard]] SockAddr peername() const override;
@@ -120,6 +122,27 @@ private:
     void fail_waiters(std::exception_ptr exc) noexcept;
     [[nodiscard]] bool output_idle() const noexcept { return get_write_buffer_size() == 0 && !sf_; }
 
+    // --- completion-based I/O (the loop's completion_io(): io_uring) ---------------------------
+    // The socket is read by one multishot receive, armed while the transport reads, and written
+    // by one send at a time from inflight_, which nothing else touches until it completes; what
+    // write() adds meanwhile waits in wbuf_ and is swapped in next.
+    void arm_recv();
+    void on_recv(int res, std::string_view data, bool more) noexcept;
+    void on_sent(int res) noexcept;
+    void start_send(std::string_view data);
+    void deliver_held() noexcept;
+    // After connection_lost: closes the socket and lets go of ourselves, once the kernel holds
+    // no operation of ours (their completions come back here).
+    void release_socket() noexcept;
+    struct RecvOp final : IoOperation {
+        SocketTransport* owner = nullptr;
+        void io_complete(int res, std::string_view data, bool more) noexcept override { owner->on_recv(res, data, more); }
+    };
+    struct SendOp final : IoOperation {
+        SocketTransport* owner = nullptr;
+        void io_complete(int res, std::string_view, bool) noexcept override { owner->on_sent(res); }
+    };
+
     static void on_loop_close(CloseHook* h) noexcept;
     struct Hook : CloseHook {
         SocketTransport* owner = nullptr;
@@ -147,6 +170,15 @@ private:
     bool protocol_paused_ = false;
     bool conn_lost_ = false;       // connection_lost is scheduled or done
     bool transfer_busy_ = false;
+    bool ring_ = false;            // completion-based I/O
+    bool lost_done_ = false;       // call_connection_lost ran (release_socket may still wait)
+    bool held_eof_ = false;        // the peer's EOF came while not reading
+    bool held_scheduled_ = false;  // deliver_held is queued
+    RecvOp recv_op_;
+    SendOp send_op_;
+    std::string inflight_;         // the bytes send_op_ is sending
+    size_t ioff_ = 0;
+    std::string held_;             // received while not reading: handed over when reading resumes
 
     // A sendfile(2) transfer in progress: it owns the socket's output until it ends; write()s
     // meanwhile queue in wbuf_ behind it.

@@ -65,6 +65,9 @@ bool is_connection_error(int err) {
 SocketTransport::SocketTransport(EventLoop& loop, Socket sock, std::shared_ptr<Protocol> protocol,
                                  std::shared_ptr<ServerState> server)
     : loop_(&loop), fd_(sock.detach()), protocol_(std::move(protocol)), server_(std::move(server)) {
+    ring_ = loop.completion_io();
+    recv_op_.owner = this;
+    send_op_.owner = this;
     SockAddr local;
     socklen_t len = SockAddr::capacity();
     if (::getsockname(fd_, local.data(), &len) == 0 && (local.family() == AF_INET || local.family() == AF_INET6)) {
@@ -76,6 +79,9 @@ SocketTransport::SocketTransport(EventLoop& loop, Socket sock, std::shared_ptr<P
 
 void SocketTransport::on_loop_close(CloseHook* h) noexcept {
     SocketTransport* t = static_cast<Hook*>(h)->owner;
+    // The loop cancelled our operations and waited for them; one it could not wait for may still
+    // name our memory, so we stay (leaked, and the loop said so) rather than free it.
+    if (t->recv_op_.in_flight() || t->send_op_.in_flight()) return;
     // The loop releases our fd callbacks itself; the socket is closed by the destructor.
     t->reading_ = t->writing_ = false;
     t->closing_ = t->conn_lost_ = true;
@@ -107,6 +113,20 @@ void SocketTransport::start() {
 
 void SocketTransport::watch_read() {
     if (reading_) return;
+    if (ring_) {
+        reading_ = true;
+        if (!held_.empty() || held_eof_) {
+            // What came while we were not reading goes first, from the loop (not from inside
+            // resume_reading, which a protocol may call from its own data_received).
+            if (!held_scheduled_) {
+                held_scheduled_ = true;
+                loop_->call_soon([self = self()] { self->deliver_held(); });
+            }
+        } else {
+            arm_recv();
+        }
+        return;
+    }
     loop_->add_reader(fd_, [this] { on_readable(); });
     reading_ = true;
 }
@@ -114,9 +134,155 @@ void SocketTransport::watch_read() {
 void SocketTransport::unwatch_read() noexcept {
     if (!reading_) return;
     reading_ = false;
+    if (ring_) {
+        // Whatever the receive still delivers before the cancellation lands is held.
+        try {
+            loop_->io_cancel(recv_op_);
+        } catch (...) {
+        }
+        return;
+    }
     try {
         loop_->remove_reader(fd_);
     } catch (...) {
+    }
+}
+
+void SocketTransport::arm_recv() {
+    // A receive still in flight (its cancellation not yet landed) is re-armed by on_recv.
+    if (recv_op_.in_flight()) return;
+    loop_->io_recv_multishot(fd_, recv_op_);
+}
+
+void SocketTransport::on_recv(int res, std::string_view data, bool more) noexcept {
+    if (lost_done_) {
+        if (!more) release_socket();
+        return;
+    }
+    if (conn_lost_) return;  // closing: what arrives now is dropped, as the readiness path does
+    if (res > 0) {
+        if (!reading_ || !held_.empty() || held_scheduled_) {
+            held_.append(data);
+        } else {
+            try {
+                protocol_->data_received(data);
+            } catch (...) {
+                fatal_error(std::current_exception(), "protocol.data_received() call failed");
+                return;
+            }
+        }
+    } else if (res == 0) {
+        if (reading_ && held_.empty() && !held_scheduled_) read_eof();
+        else held_eof_ = true;
+        return;
+    } else if (res != -ECANCELED && res != -ENOBUFS) {
+        fatal_errno(-res, "recv");
+        return;
+    }
+    // Ended without EOF: cancelled (re-armed if reading resumed meanwhile), or the buffer pool
+    // ran dry (the buffers of this batch are back before the new receive is submitted).
+    if (!more && reading_ && !conn_lost_ && !held_scheduled_) {
+        try {
+            arm_recv();
+        } catch (...) {
+            fatal_error(std::current_exception(), "io_uring receive failed");
+        }
+    }
+}
+
+void SocketTransport::deliver_held() noexcept {
+    held_scheduled_ = false;
+    if (conn_lost_ || !reading_) return;
+    if (!held_.empty()) {
+        std::string data = std::move(held_);
+        held_.clear();
+        try {
+            protocol_->data_received(data);
+        } catch (...) {
+            fatal_error(std::current_exception(), "protocol.data_received() call failed");
+            return;
+        }
+        if (conn_lost_ || !reading_) return;  // paused again by data_received
+        if (!held_.empty()) {  // cannot happen while not reading; kept for the invariant
+            held_scheduled_ = true;
+            loop_->call_soon([self = self()] { self->deliver_held(); });
+            return;
+        }
+    }
+    if (held_eof_) {
+        held_eof_ = false;
+        read_eof();
+        return;
+    }
+    try {
+        arm_recv();
+    } catch (...) {
+        fatal_error(std::current_exception(), "io_uring receive failed");
+    }
+}
+
+void SocketTransport::start_send(std::string_view data) {
+    loop_->io_send(fd_, data, send_op_);
+}
+
+void SocketTransport::on_sent(int res) noexcept {
+    if (lost_done_) {
+        inflight_.clear();
+        ioff_ = 0;
+        release_socket();
+        return;
+    }
+    if (conn_lost_) {  // aborted: the rest is dropped
+        inflight_.clear();
+        ioff_ = 0;
+        return;
+    }
+    if (res < 0) {
+        inflight_.clear();
+        ioff_ = 0;
+        wbuf_.clear();
+        woff_ = 0;
+        fatal_errno(res == -ECANCELED ? ECONNABORTED : -res, "send");
+        return;
+    }
+    ioff_ += static_cast<size_t>(res);
+    if (sf_) {  // a sendfile waits for us: see sendfile_native
+        sf_->before -= std::min(sf_->before, static_cast<size_t>(res));
+        if (ioff_ < inflight_.size()) wbuf_.insert(0, inflight_, ioff_);
+        inflight_.clear();
+        ioff_ = 0;
+        try {
+            watch_write();
+        } catch (...) {
+            fatal_error(std::current_exception(), "sendfile: watching the socket failed");
+        }
+        return;
+    }
+    try {
+        if (ioff_ < inflight_.size()) {
+            start_send(std::string_view(inflight_).substr(ioff_));
+        } else {
+            inflight_.clear();
+            ioff_ = 0;
+            if (!wbuf_.empty()) {
+                inflight_.swap(wbuf_);
+                woff_ = 0;
+                start_send(inflight_);
+            }
+        }
+    } catch (...) {
+        fatal_error(std::current_exception(), "io_uring send failed");
+        return;
+    }
+    maybe_resume_protocol();
+    notify_buffer_waiter();
+    if (!output_idle() || conn_lost_) return;
+    if (closing_) {
+        conn_lost_ = true;
+        call_connection_lost(nullptr);
+    } else if (eof_requested_ && !eof_sent_) {
+        eof_sent_ = true;
+        ::shutdown(fd_, SHUT_WR);
     }
 }
 
@@ -171,6 +337,17 @@ void SocketTransport::read_eof() {
 void SocketTransport::write(std::string_view data) {
     if (eof_requested_) throw RuntimeError("Cannot call write() after write_eof()");
     if (data.empty() || conn_lost_) return;
+    if (ring_ && !writing_) {  // writing_: a sendfile's readiness path owns the output
+        if (!send_op_.in_flight() && !sf_ && wbuf_.empty()) {
+            inflight_.assign(data);
+            ioff_ = 0;
+            start_send(inflight_);
+        } else {
+            wbuf_.append(data);
+        }
+        maybe_pause_protocol();
+        return;
+    }
     if (output_idle()) {
         ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
         if (n < 0) {
@@ -275,6 +452,10 @@ void SocketTransport::force_close(std::exception_ptr exc) {
         wbuf_.clear();
         woff_ = 0;
     }
+    // inflight_ stays until its send completes (the kernel may be reading it), but it is no
+    // longer ours to send: the buffer is empty.
+    ioff_ = inflight_.size();
+    if (send_op_.in_flight()) loop_->io_cancel(send_op_);
     unwatch_write();
     closing_ = true;
     unwatch_read();
@@ -299,7 +480,8 @@ void SocketTransport::fatal_error(std::exception_ptr exc, const char* message) {
 }
 
 void SocketTransport::call_connection_lost(std::exception_ptr exc) noexcept {
-    if (fd_ < 0) return;
+    if (fd_ < 0 || lost_done_) return;
+    lost_done_ = true;
     fail_waiters(exc);
     std::shared_ptr<Protocol> p = std::move(protocol_);  // drop it afterwards: breaks cycles
     try {
@@ -309,6 +491,20 @@ void SocketTransport::call_connection_lost(std::exception_ptr exc) noexcept {
     }
     unwatch_read();
     unwatch_write();
+    release_socket();
+}
+
+void SocketTransport::release_socket() noexcept {
+    if (fd_ < 0) return;
+    if (recv_op_.in_flight() || send_op_.in_flight()) {
+        // Their completions come back to on_recv/on_sent, which call us again.
+        try {
+            loop_->io_cancel(recv_op_);
+            loop_->io_cancel(send_op_);
+        } catch (...) {
+        }
+        return;
+    }
     ::close(fd_);
     fd_ = -1;
     if (auto s = std::move(server_)) s->detach(this);
@@ -509,7 +705,11 @@ Task<size_t> SocketTransport::sendfile_native(int file, uint64_t offset, size_t 
     sf_->file = file;
     sf_->offset = static_cast<off_t>(offset);
     sf_->remaining = count;
-    if (sf_->before == 0) {
+    // On the ring, a send in flight finishes first; on_sent then hands the output to readiness
+    // (on_writable), which sends the rest of what was buffered, the file, and what follows (the
+    // kernel has no sendfile operation).
+    const bool send_in_flight = ring_ && send_op_.in_flight();
+    if (sf_->before == 0 && !send_in_flight) {
         const Step first = sendfile_step();
         if (first != Step::again) {
             SendfileOp op = std::move(*sf_);
@@ -524,7 +724,7 @@ Task<size_t> SocketTransport::sendfile_native(int file, uint64_t offset, size_t 
     }
     Future<size_t> done(*loop_);
     sf_->done = done;
-    watch_write();
+    if (!send_in_flight) watch_write();
     try {
         co_return co_await done;
     } catch (const CancelledError&) {

@@ -19,6 +19,7 @@
 #include "aio/core/errors.hpp"
 #include "aio/core/executor.hpp"
 #include "aio/core/handle.hpp"
+#include "aio/core/io_operation.hpp"
 #include "aio/detail/core.hpp"
 #include "aio/detail/queues.hpp"
 
@@ -199,6 +200,21 @@ public:
     /// loop.remove_writer(fd).
     bool remove_writer(int fd);
 
+    // --- completion-based I/O (io_uring; see aio/core/io_operation.hpp) ----------------------
+    /// True when this loop hands whole reads and writes to the kernel: Backend::io_uring on a
+    /// kernel with provided buffer rings (5.19+), unless AIO_URING_IO=readiness. The socket
+    /// transports then receive and send through the ring instead of readiness callbacks.
+    [[nodiscard]] bool completion_io() const noexcept { return completion_io_; }
+    /// Arms a multishot receive on the socket `fd`: `op` completes once per chunk received, into
+    /// a buffer of the loop's pool, until EOF, an error, io_cancel, or the pool running dry
+    /// (-ENOBUFS: arm it again). Submitted with the loop's next wait. Requires completion_io().
+    void io_recv_multishot(int fd, IoOperation& op);
+    /// Sends `data` on the socket `fd` (MSG_NOSIGNAL); `op` completes with the bytes sent, which
+    /// may be fewer. `data` must stay alive and unmoved until then. Requires completion_io().
+    void io_send(int fd, std::string_view data, IoOperation& op);
+    /// Asks the kernel to cancel `op` if it is still in flight; its last completion still comes.
+    void io_cancel(IoOperation& op);
+
     // --- signals (Unix) ----------------------------------------------------------------------
     /// loop.add_signal_handler(sig, callback): `fn` runs on the loop (not in signal context).
     /// Throws std::invalid_argument for a signal that cannot be caught, RuntimeError if another
@@ -301,6 +317,7 @@ private:
     bool virtual_ = false;
     bool debug_ = false;
     Backend backend_ = Backend::epoll;
+    bool completion_io_ = false;
     bool running_ = false;
     bool stopping_ = false;
     std::atomic<bool> closed_{false};  // read by call_soon_threadsafe from other threads
