@@ -8,7 +8,8 @@
 #                                                          (bench/wrk_pipeline.lua), aiocpp and nginx
 #                                                          interleaved RUNS times (default 3, 16)
 #   AIO_HTTP_SERVER=path  use that binary instead of building the release preset's
-#   ONLY=regex            which servers (default: aiocpp and the HTTP peers)
+#   ONLY=regex            which servers (default: aiocpp and the HTTP peers); aiocpp-http-uring is
+#                         the same server on the io_uring backend (reads and writes on the ring)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-cost}
@@ -64,6 +65,7 @@ CONF=$(mktemp /tmp/aiocpp-peers-XXXXXX.conf)
 trap 'rm -f "$CONF"' EXIT
 cat >"$CONF" <<CONF
 http  aiocpp-http   $BIN {port}
+http  aiocpp-http-uring   /usr/bin/env AIO_BACKEND=io_uring $BIN {port}
 CONF
 ONLY=${ONLY:-'aiocpp|epoll-fixed|nginx|beast|aiohttp'}
 args=(--conf "$LAB/servers.conf" --conf "$CONF" --only "$ONLY" --sections http)

@@ -6,6 +6,8 @@
 #        bench/compare_net.sh timed [lab.py options...]  req/s at 1 and 64 connections, pipelined
 #   AIO_ECHO_SERVER=path  use that binary instead of building the release preset's
 #   ONLY=regex            which servers (default: aiocpp and the echo peers)
+# aiocpp runs three ways: epoll; io_uring (reads and writes on the ring: "-uring"); and io_uring
+# doing readiness only (AIO_URING_IO=readiness: "-uring-readiness"), issue #21's first step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-cost}
@@ -21,6 +23,9 @@ trap 'rm -f "$CONF"' EXIT
 cat >"$CONF" <<CONF
 echo  aiocpp-protocol   $BIN --api protocol {port}
 echo  aiocpp-streams    $BIN --api streams {port}
+echo  aiocpp-protocol-uring   /usr/bin/env AIO_BACKEND=io_uring $BIN --api protocol {port}
+echo  aiocpp-streams-uring    /usr/bin/env AIO_BACKEND=io_uring $BIN --api streams {port}
+echo  aiocpp-protocol-uring-readiness   /usr/bin/env AIO_BACKEND=io_uring AIO_URING_IO=readiness $BIN --api protocol {port}
 CONF
 ONLY=${ONLY:-'aiocpp|epoll-c|libuv|asio|tokio|uvloop|asyncio'}
 args=(--conf "$LAB/servers.conf" --conf "$CONF" --only "$ONLY" --sections echo)
