@@ -339,7 +339,7 @@ void SocketTransport::write(std::string_view data) {
     if (data.empty() || conn_lost_) return;
     if (ring_ && !writing_) {  // writing_: a sendfile's readiness path owns the output
         if (!send_op_.in_flight() && !sf_ && wbuf_.empty()) {
-            inflight_.assign(data);
+            inflight_.append(data);  // empty while no send is in flight; append is the cheap copy
             ioff_ = 0;
             start_send(inflight_);
         } else {
