@@ -43,7 +43,8 @@ run() {
   "$WORK/echo-load" 127.0.0.1 "$port" --conns $CONNS --size 64 --seconds 60 --requests "$n" >/dev/null
   wait "$pid"
   if [ "$tool" = callgrind ]; then
-    callgrind_annotate "$out/cg" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1; exit}'
+    # awk reads to the end: an early exit would SIGPIPE callgrind_annotate (pipefail)
+    callgrind_annotate "$out/cg" 2>/dev/null | awk '!done && /PROGRAM TOTALS/ {gsub(",","",$1); print $1; done = 1}'
   else
     awk '$NF=="total" {print $(NF-2); exit}' "$out/st"
   fi
