@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <system_error>
 
+#include "aio/core/sleep.hpp"
 #include "aio/core/timeout.hpp"
 #include "aio/net/address.hpp"
 #include "client_internal.hpp"
@@ -303,6 +304,8 @@ void Connection::write(std::string_view data) {
 
 Task<void> Connection::drain() {
     std::shared_ptr<Connection> keep = shared_from_this();
+    // As ServerConnection::drain: let a failed transport's connection_lost run first.
+    if (transport_ && !closing_ && transport_->is_closing()) co_await aio::sleep(std::chrono::nanoseconds(0));
     for (;;) {
         if (!transport_ || closing_) throw std::system_error(ECONNRESET, std::generic_category(), "connection lost");
         if (writable_.is_set()) co_return;

@@ -6,6 +6,7 @@
 #include <ctime>
 #include <system_error>
 
+#include "aio/core/sleep.hpp"
 #include "aio/net/sendfile.hpp"
 #include "web_internal.hpp"
 
@@ -360,6 +361,10 @@ void ServerConnection::flush() {
 
 Task<void> ServerConnection::drain() {
     flush();
+    // A transport that failed is closing before it tells us (connection_lost comes from the
+    // loop): yield once so that it can, or a handler whose writes never block would write into a
+    // dead connection without ever seeing it (asyncio's StreamWriter.drain does the same).
+    if (!lost_ && transport_->is_closing()) co_await aio::sleep(std::chrono::nanoseconds(0));
     while (!lost_ && !writable_.is_set()) co_await writable_.wait();
     if (lost_) throw std::system_error(ECONNRESET, std::generic_category(), "the client closed the connection");
 }
