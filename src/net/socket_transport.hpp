@@ -106,6 +106,8 @@ private:
     // (EAGAIN, or a fatal error already handled: check conn_lost_).
     ssize_t send_buffered(size_t n);
     void read_eof();
+    // Everything written has been sent: finishes a close() or write_eof() that waited for it.
+    void output_drained();
     void fatal_error(std::exception_ptr exc, const char* message);
     void fatal_errno(int err, const char* op);
     void force_close(std::exception_ptr exc);

@@ -277,6 +277,10 @@ void SocketTransport::on_sent(int res) noexcept {
     maybe_resume_protocol();
     notify_buffer_waiter();
     if (!output_idle() || conn_lost_) return;
+    output_drained();
+}
+
+void SocketTransport::output_drained() {
     if (closing_) {
         conn_lost_ = true;
         call_connection_lost(nullptr);
@@ -415,13 +419,7 @@ void SocketTransport::on_writable() {
     unwatch_write();
     maybe_resume_protocol();
     notify_buffer_waiter();
-    if (closing_) {
-        conn_lost_ = true;
-        call_connection_lost(nullptr);
-    } else if (eof_requested_ && !eof_sent_) {
-        eof_sent_ = true;
-        ::shutdown(fd_, SHUT_WR);
-    }
+    output_drained();
 }
 
 void SocketTransport::write_eof() {
