@@ -39,10 +39,9 @@ namespace {
 // pointers). Removals and cancellations carry kRemoveTag and are never reported.
 constexpr uint64_t kRemoveTag = ~uint64_t{0};
 constexpr uint64_t kPollBit = uint64_t{1} << 63;
+constexpr uint32_t kGenMask = 0x7fffffffu;  // a generation keeps clear of kPollBit
 
-uint64_t tag(int fd, uint32_t gen) noexcept {
-    return kPollBit | (uint64_t{gen & 0x7fffffffu} << 32) | static_cast<uint32_t>(fd);
-}
+uint64_t tag(int fd, uint32_t gen) noexcept { return kPollBit | (uint64_t{gen} << 32) | static_cast<uint32_t>(fd); }
 
 // The provided buffer pool a multishot receive fills: shared by every socket of the loop, so an
 // idle connection holds no receive buffer (as the readiness path's one buffer per thread). 128
@@ -139,7 +138,7 @@ public:
                 continue;
             }
             const int fd = static_cast<int>(static_cast<uint32_t>(ud));
-            const auto gen = static_cast<uint32_t>(ud >> 32) & 0x7fffffffu;
+            const auto gen = static_cast<uint32_t>(ud >> 32) & kGenMask;
             if (fd < 0 || static_cast<size_t>(fd) >= fds_.size()) continue;
             Fd& f = fds_[static_cast<size_t>(fd)];
             if (!f.armed || f.gen != gen) continue;  // removed or replaced since
@@ -205,7 +204,7 @@ public:
             int bid = -1;
             if (d.flags & IORING_CQE_F_BUFFER) {
                 bid = static_cast<int>(d.flags >> IORING_CQE_BUFFER_SHIFT);
-                if (d.res > 0) data = {bufs_ + static_cast<size_t>(bid) * kBufSize, static_cast<size_t>(d.res)};
+                if (d.res > 0) data = {buffer(bid), static_cast<size_t>(d.res)};
             }
             if (!more) {
                 IoOperationAccess::set_in_flight(*op, false);
@@ -213,9 +212,7 @@ public:
             }
             op->io_complete(d.res, data, more);
             if (bid >= 0) {
-                io_uring_buf_ring_add(br_, bufs_ + static_cast<size_t>(bid) * kBufSize, kBufSize,
-                                      static_cast<unsigned short>(bid), io_uring_buf_ring_mask(kBufCount),
-                                      static_cast<int>(returned));
+                give_back(bid, returned);
                 ++returned;
             }
         }
@@ -302,10 +299,15 @@ private:
         br_ = static_cast<io_uring_buf_ring*>(ring_mem);
         bufs_ = static_cast<char*>(buf_mem);
         io_uring_buf_ring_init(br_);
-        for (unsigned i = 0; i < kBufCount; ++i)
-            io_uring_buf_ring_add(br_, bufs_ + size_t{i} * kBufSize, kBufSize, static_cast<unsigned short>(i),
-                                  io_uring_buf_ring_mask(kBufCount), static_cast<int>(i));
+        for (unsigned i = 0; i < kBufCount; ++i) give_back(static_cast<int>(i), i);
         io_uring_buf_ring_advance(br_, kBufCount);
+    }
+
+    char* buffer(int bid) const noexcept { return bufs_ + static_cast<size_t>(bid) * kBufSize; }
+    // Puts buffer `bid` in the ring `offset` entries past its tail (made visible by an advance).
+    void give_back(int bid, unsigned offset) noexcept {
+        io_uring_buf_ring_add(br_, buffer(bid), kBufSize, static_cast<unsigned short>(bid),
+                              io_uring_buf_ring_mask(kBufCount), static_cast<int>(offset));
     }
 
     struct Fd {
@@ -337,7 +339,7 @@ private:
         io_uring_prep_poll_remove(s, tag(fd, f.gen));
         io_uring_sqe_set_data64(s, kRemoveTag);
         f.armed = false;
-        f.gen = (f.gen + 1) & 0x7fffffffu;
+        f.gen = (f.gen + 1) & kGenMask;
     }
 
     void arm_dirty() {

@@ -203,11 +203,6 @@ void SocketTransport::deliver_held() noexcept {
             return;
         }
         if (conn_lost_ || !reading_) return;  // paused again by data_received
-        if (!held_.empty()) {  // cannot happen while not reading; kept for the invariant
-            held_scheduled_ = true;
-            loop_->call_soon([self = self()] { self->deliver_held(); });
-            return;
-        }
     }
     if (held_eof_) {
         held_eof_ = false;
@@ -226,23 +221,16 @@ void SocketTransport::start_send(std::string_view data) {
 }
 
 void SocketTransport::on_sent(int res) noexcept {
-    if (lost_done_) {
+    if (lost_done_ || conn_lost_ || res < 0) {  // the rest of the output is dropped
         inflight_.clear();
         ioff_ = 0;
-        release_socket();
-        return;
-    }
-    if (conn_lost_) {  // aborted: the rest is dropped
-        inflight_.clear();
-        ioff_ = 0;
-        return;
-    }
-    if (res < 0) {
-        inflight_.clear();
-        ioff_ = 0;
-        wbuf_.clear();
-        woff_ = 0;
-        fatal_errno(res == -ECANCELED ? ECONNABORTED : -res, "send");
+        if (lost_done_) {
+            release_socket();
+        } else if (!conn_lost_) {
+            wbuf_.clear();
+            woff_ = 0;
+            fatal_errno(res == -ECANCELED ? ECONNABORTED : -res, "send");
+        }
         return;
     }
     ioff_ += static_cast<size_t>(res);

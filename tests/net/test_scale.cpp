@@ -19,17 +19,6 @@
 #include "net_test_util.hpp"
 #include "sanitizers.hpp"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define AIO_UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define AIO_UNDER_ASAN 1
-#endif
-#endif
-#ifndef AIO_UNDER_ASAN
-#define AIO_UNDER_ASAN 0
-#endif
-
 namespace {
 
 constexpr bool kSanitized = AIO_UNDER_TSAN || AIO_UNDER_ASAN;
