@@ -11,6 +11,7 @@ PACKAGES=(
   python3 python3-aiohttp python3-websockets python3-uvloop curl openssl procps nginx-light wrk tinyproxy
   gnuplot-nox
   liburing-dev
+  libopenmpi-dev openmpi-bin python3-mpi4py
 )
 
 missing=()

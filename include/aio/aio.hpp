@@ -47,6 +47,11 @@
 #include "aio/mp/serialize.hpp"
 #include "aio/mp/shared.hpp"
 #include "aio/mp/sync.hpp"
+#if defined(AIO_HAVE_MPI)
+#include "aio/mpi/errors.hpp"
+#include "aio/mpi/executor.hpp"
+#include "aio/mpi/task.hpp"
+#endif
 #include "aio/net/address.hpp"
 #include "aio/net/datagram.hpp"
 #include "aio/net/errors.hpp"

@@ -16,9 +16,5 @@ void watch_lifeline(int fd);
 [[noreturn]] void child_exit(int code) noexcept;
 /// Prints "Process NAME (pid N) failed: Type: message" to stderr.
 void report_child_exception(const std::string& name, std::exception_ptr e) noexcept;
-/// "std::invalid_argument", "aio::mp::RemoteError": the demangled dynamic type of `e`'s object.
-std::string exception_type_name(const std::exception_ptr& e);
-/// The what() (or message()) of `e`'s object.
-std::string exception_message(const std::exception_ptr& e);
 
 }  // namespace aio::mp::detail

@@ -8,7 +8,7 @@
 #include "aio/core/errors.hpp"
 #include "mp_internal.hpp"
 
-namespace aio::mp::detail {
+namespace aio::mp {
 
 namespace {
 std::string demangle(const char* mangled) {
@@ -42,4 +42,4 @@ std::string exception_message(const std::exception_ptr& e) {
     }
 }
 
-}  // namespace aio::mp::detail
+}  // namespace aio::mp

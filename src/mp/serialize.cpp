@@ -8,6 +8,9 @@ RemoteError::RemoteError(std::string type_name, std::string message)
       type_(std::move(type_name)),
       message_(std::move(message)) {}
 
+RemoteError::RemoteError(std::string type_name, std::string message, const std::string& what)
+    : ProcessError(what), type_(std::move(type_name)), message_(std::move(message)) {}
+
 void Reader::throw_truncated(size_t wanted) const {
     throw SerializationError("truncated message: a value needs " + std::to_string(wanted) + " more bytes, " +
                              std::to_string(remaining()) + " are left");

@@ -4,6 +4,7 @@
 // and queue.Empty.
 #pragma once
 
+#include <exception>
 #include <string>
 
 #include "aio/core/errors.hpp"
@@ -45,10 +46,20 @@ public:
     /// Its what(), as the worker saw it.
     [[nodiscard]] const std::string& message() const noexcept { return message_; }
 
+protected:
+    /// For the errors of layers above that say where the exception was raised (an MPI rank).
+    RemoteError(std::string type_name, std::string message, const std::string& what);
+
 private:
     std::string type_;
     std::string message_;
 };
+
+/// The demangled dynamic type of `e`'s object ("std::invalid_argument"), as a RemoteError
+/// carries it; "none" for a null pointer.
+[[nodiscard]] std::string exception_type_name(const std::exception_ptr& e);
+/// The what() (or aio::BaseException::message()) of `e`'s object; empty for other types.
+[[nodiscard]] std::string exception_message(const std::exception_ptr& e);
 
 /// A Pool's worker died (crash, SIGKILL, OOM killer, exit) while it held this task. Python's Pool
 /// hangs forever here; aiocpp fails exactly the tasks that worker held and starts a new worker.
