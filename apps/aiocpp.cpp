@@ -11,12 +11,19 @@
 #include <fmt/core.h>
 
 #include "aio/mp/process.hpp"
+#if defined(AIO_HAVE_MPI)
+#include "aio/mpi/executor.hpp"
+#endif
 #include "commands.hpp"
 
 int main(int argc, char** argv) {
     // First of all: in a child started with the spawn method (E14's hello_process), this runs the
     // child's target and exits; in every other run it returns at once.
     aio::mp::freeze_support();
+#if defined(AIO_HAVE_MPI)
+    // Likewise for a worker spawned by an MPIPoolExecutor (aiocpp demo E21 --mpi N): it serves.
+    aio::mpi::freeze_support();
+#endif
     CLI::App app{"aiocpp: Python's asyncio in C++20. Runs the ports of the asyncio course's examples, and serves a "
                  "demo site to run clients against."};
     app.set_version_flag("--version", "aiocpp " AIO_VERSION);

@@ -92,6 +92,10 @@ Command register_demo(CLI::App& parent) {
             ""));
     demo->add_flag("--virtual-time", args->options.virtual_time,
                    "Run the event loop on the test clock: sleeps take no real time and loop times are exact");
+    demo->add_option("--mpi", args->options.mpi,
+                     "E12 and E21: also split the work over N MPI ranks (workers spawned with MPI_Comm_spawn)")
+        ->check(CLI::Range(1, 1024))
+        ->type_name("N");
     demo->footer(fmt::format("Demos:{}", demo_names()));
     return Command{demo, [args] { return run_demo(*args); }};
 }

@@ -75,6 +75,12 @@ void report(const char* what, int workers, const std::vector<Range>& ranges,
                kTolerance);
 }
 
+#if defined(AIO_HAVE_MPI)
+/// The MPI ranks' task: a range's part of the sum, and the pid of the rank that computed it.
+std::tuple<double, int> sum_part_on_rank(uint64_t lo, uint64_t hi) { return {sqrt_range(lo, hi), static_cast<int>(::getpid())}; }
+AIO_MPI_REGISTER(sum_part_on_rank);
+#endif
+
 void run(const aio_demo::Options& options) {
     const uint64_t n = options.virtual_time ? 2'000'000 : 50'000'000;
     const int cores = aio::mp::cpu_count();
@@ -119,6 +125,28 @@ void run(const aio_demo::Options& options) {
         const double total_s = seconds_since(t0);
         report("ProcessPoolExecutor.submit + result", cores, ranges, parts, start_s, total_s, one, t_one);
     }
+
+#if defined(AIO_HAVE_MPI)
+    // Python (mpi4py): with MPIPoolExecutor(n) as ex: parts = list(ex.starmap(sum_part, ranges))
+    if (options.mpi > 0) {
+        fmt::print("\n--mpi {0}: the same over {0} MPI ranks, MPIPoolExecutor({0}).starmap (spawned workers):\n", options.mpi);
+        const auto rank_ranges = split(n, options.mpi);
+        aio_demo::prepare_mpi();
+        t0 = Clock::now();
+        aio::mpi::MPIPoolExecutor ex(options.mpi);
+        ex.bootup();
+        const double start_s = seconds_since(t0);
+        std::vector<std::tuple<uint64_t, uint64_t>> args;
+        for (const Range& r : rank_ranges) args.emplace_back(r.lo, r.hi);
+        std::vector<std::tuple<double, int, std::string>> parts;
+        int k = 0;
+        for (const auto& [part, pid] : ex.starmap(sum_part_on_rank, args)) parts.emplace_back(part, pid, "rank " + std::to_string(k++));
+        const double total_s = seconds_since(t0);
+        report("MPIPoolExecutor.starmap", options.mpi, rank_ranges, parts, start_s, total_s, one, t_one);
+    }
+#else
+    if (options.mpi > 0) fmt::print("\n(--mpi: this build has no MPI layer: install libopenmpi-dev)\n");
+#endif
 
     fmt::print("\nEach range ran in its own worker process (the pids above are not this one's), at the same time as\n"
                "the others, so with {} CPUs the best speed-up is about {}x, less what starting the workers and\n"

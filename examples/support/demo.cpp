@@ -2,6 +2,8 @@
 // standalone examples.
 #include "demo.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -115,6 +117,15 @@ bool run(const Demo& demo, const Options& options) {
         fmt::print(stderr, "demo {} failed: {}\n", demo.name, aio::describe_exception(std::current_exception()));
     }
     return false;
+}
+
+void prepare_mpi() {
+    if (::geteuid() == 0) {
+        ::setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
+        ::setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
+    }
+    ::setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 0);
+    ::setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 0);
 }
 
 }  // namespace aio_demo

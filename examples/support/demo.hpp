@@ -20,6 +20,9 @@ namespace aio_demo {
 struct Options {
     /// Run the event loop on the test clock: sleeps take no real time and loop times are exact.
     bool virtual_time = false;
+    /// `--mpi N` (E12, E21): also split the work over N MPI ranks (aio::mpi::MPIPoolExecutor);
+    /// 0: not at all.
+    int mpi = 0;
 
     [[nodiscard]] aio::LoopOptions loop_options() const { return aio::LoopOptions{.virtual_time = virtual_time}; }
 };
@@ -65,6 +68,11 @@ class Registration {
 public:
     explicit Registration(const Demo& demo);
 };
+
+/// Before a demo's first MPI executor: lets Open MPI run where the demos run — as root (CI's
+/// containers: Open MPI refuses root unless told), with more processes than cores, and without the
+/// shared-memory single copy that containers forbid. Only variables the user has not set are set.
+void prepare_mpi();
 
 /// The course's examples E1..E27, each with what it is about (the seeds' catalogue).
 inline constexpr int kExamples = 27;

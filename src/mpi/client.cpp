@@ -157,18 +157,30 @@ void Client::submit(const char* name, bool chunk, std::unique_ptr<Sink> sink) {
     }
     ensure_started();
     {
+        // Checked again where the call is queued: a shutdown between the two would otherwise
+        // finish the client with this call still in the inbox, never answered.
         std::lock_guard lk(m_);
         if (broken_) std::rethrow_exception(broken_);  // the start may have failed meanwhile
+        if (closing_) throw RuntimeError("cannot schedule new futures after shutdown");
         inbox_.push_back(Call{next_id_++, name, chunk, std::move(sink)});
     }
     Runtime::get().wake();
 }
 
 void Client::bootup() {
+    {
+        std::lock_guard lk(m_);
+        if (broken_) std::rethrow_exception(broken_);
+        if (closing_ && !ready_) throw RuntimeError("cannot bootup after shutdown");
+    }
+    auto& rt = Runtime::get();
+    if (rt.on_progress_thread())
+        throw RuntimeError("aio::mpi: cannot wait for workers on the MPI progress thread (in a done callback or a task)");
     ensure_started();
     std::unique_lock lk(m_);
-    cv_.wait(lk, [&] { return ready_ || broken_; });
+    cv_.wait(lk, [&] { return ready_ || broken_ || done_; });
     if (broken_) std::rethrow_exception(broken_);
+    if (!ready_) throw RuntimeError("cannot bootup after shutdown");
 }
 
 int Client::num_workers() {
@@ -199,6 +211,8 @@ void Client::shutdown(bool wait, bool cancel_futures) noexcept {
         return;  // the runtime never started, so neither did this client
     }
     if (!wait) return;
+    // On the progress thread (a done callback, a task) the wait could never end: do not wait.
+    if (Runtime::get().on_progress_thread()) return;
     std::unique_lock lk(m_);
     cv_.wait(lk, [&] { return done_; });
 }
@@ -238,6 +252,7 @@ bool Client::poll(Runtime& rt, Clock::time_point now) {
             return true;
         }
     } catch (...) {
+        stop_workers(rt);
         break_pool(std::current_exception());
         return true;
     }
@@ -312,11 +327,25 @@ void Client::dispatch(Runtime& rt, Clock::time_point now) {
         const size_t len = std::strlen(c.name);  // as a std::string is encoded
         msg.put_size(len);
         msg.write(c.name, len);
-        if (!c.sink->start(msg)) continue;  // every future of it was cancelled
+        bool started = false;
+        try {
+            started = c.sink->start(msg);
+        } catch (...) {  // a future the user completed by hand: that call alone fails
+            c.sink->fail(std::current_exception());
+            continue;
+        }
+        if (!started) continue;  // every future of it was cancelled
+        if (msg.size() > static_cast<size_t>(INT_MAX)) {
+            c.sink->fail(std::make_exception_ptr(Error("aio::mpi: a call's arguments take " + std::to_string(msg.size()) +
+                                                       " bytes; one MPI message carries at most 2 GiB")));
+            continue;
+        }
         if (w.held.empty()) w.last_heard = now;  // silence counts only while it holds calls
-        rt.isend(comm_, w.rank, kTagTask, msg.take());
+        // In flight before the send: if the send throws, break_pool() fails it with the rest.
         w.held.push_back(c.id);
-        in_flight_.emplace(c.id, InFlight{std::move(c.sink), best});
+        const uint64_t id = c.id;
+        in_flight_.emplace(id, InFlight{std::move(c.sink), best});
+        rt.isend(comm_, w.rank, kTagTask, msg.take());
     }
 }
 
@@ -331,6 +360,18 @@ void Client::check_lost(Clock::time_point now) {
                 std::to_string(w.held.size()) + " call(s); the pool is broken",
             w.rank)));
         return;
+    }
+}
+
+void Client::stop_workers(Runtime& rt) noexcept {
+    // A break the workers did not cause (a bad reply, a failed send): they are alive and would
+    // serve forever (a CommExecutor's ranks, in their constructor). Tell them to stop; the
+    // communicator is left as it is (disconnecting waits for every peer).
+    for (auto& w : workers_) {
+        try {
+            rt.isend(comm_, w.rank, kTagStop, {});
+        } catch (...) {
+        }
     }
 }
 

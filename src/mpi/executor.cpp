@@ -5,6 +5,14 @@
 
 namespace aio::mpi {
 
+namespace {
+// Up to a day: "never" written as milliseconds::max() would overflow the clock arithmetic.
+void check_lost_after(std::chrono::milliseconds d) {
+    if (d.count() <= 0 || d > std::chrono::hours(24))
+        throw std::invalid_argument("aio::mpi: lost_after must be between 1 ms and 24 h");
+}
+}  // namespace
+
 MPIExecutorBase::~MPIExecutorBase() {
     if (client_) client_->shutdown(true, false);
 }
@@ -29,7 +37,7 @@ std::vector<int> MPIExecutorBase::worker_pids() { return client_ ? client_->work
 MPIPoolExecutor::MPIPoolExecutor(PoolOptions options) {
     if (options.max_workers && *options.max_workers < 1)
         throw std::invalid_argument("aio::mpi: MPIPoolExecutor's max_workers must be at least 1");
-    if (options.lost_after.count() <= 0) throw std::invalid_argument("aio::mpi: lost_after must be positive");
+    check_lost_after(options.lost_after);
     client_ = std::make_shared<detail::Client>(std::move(options));
 }
 
@@ -40,7 +48,7 @@ MPIPoolExecutor::MPIPoolExecutor(int max_workers) : MPIPoolExecutor([&] {
 }()) {}
 
 CommExecutor::CommExecutor(MPI_Comm comm, int root, std::chrono::milliseconds lost_after) {
-    if (lost_after.count() <= 0) throw std::invalid_argument("aio::mpi: lost_after must be positive");
+    check_lost_after(lost_after);
     auto& rt = detail::Runtime::get();
     struct Shape {
         MPI_Comm dup = MPI_COMM_NULL;

@@ -80,6 +80,11 @@ void Runtime::isend(MPI_Comm comm, int dest, int tag, std::string data) {
     }
 }
 
+void Runtime::flush_sends() {
+    for (auto& s : sends_) MPI_Wait(&s.req, MPI_STATUS_IGNORE);
+    sends_.clear();
+}
+
 bool Runtime::test_sends() {
     bool any = false;
     for (auto it = sends_.begin(); it != sends_.end();) {
@@ -158,15 +163,19 @@ void Runtime::main(std::promise<void>& ready) {
         for (auto& j : jobs) {
             try {
                 j();
-            } catch (const std::exception& e) {  // a job reports its own errors; this is a last resort
-                std::fprintf(stderr, "aio::mpi: progress thread: %s\n", e.what());
+            } catch (...) {  // a job reports its own errors; this is a last resort
+                std::fprintf(stderr, "aio::mpi: progress thread: %s\n", mp::exception_message(std::current_exception()).c_str());
             }
         }
         jobs.clear();
         const auto now = Clock::now();
         bool active = false;
         for (size_t i = 0; i < links_.size();) {
-            progress |= links_[i]->poll(*this, now);
+            try {
+                progress |= links_[i]->poll(*this, now);
+            } catch (...) {  // a link handles its own errors; this is a last resort, not a crash
+                std::fprintf(stderr, "aio::mpi: progress thread: %s\n", mp::exception_message(std::current_exception()).c_str());
+            }
             if (links_[i]->finished()) {
                 links_.erase(links_.begin() + static_cast<std::ptrdiff_t>(i));
                 continue;

@@ -73,6 +73,7 @@ public:
     template <class F>
     auto call(F fn) -> decltype(fn()) {
         using R = decltype(fn());
+        if (on_progress_thread()) return fn();  // waiting for itself would never end
         auto p = std::make_shared<std::promise<R>>();
         auto fut = p->get_future();
         post([p, fn = std::move(fn)]() mutable {
@@ -96,6 +97,8 @@ public:
     void add(std::shared_ptr<Link> link);
     /// Sends `data`, keeping it until MPI is done with it.
     void isend(MPI_Comm comm, int dest, int tag, std::string data);
+    /// Waits until every send is complete.
+    void flush_sends();
     /// The intercommunicator to the client that spawned this process; MPI_COMM_NULL if none.
     [[nodiscard]] MPI_Comm parent() const noexcept { return parent_; }
     /// Whether this runtime called MPI_Init (and so calls MPI_Finalize at exit).
@@ -205,6 +208,7 @@ private:
     void dispatch(Runtime& rt, Clock::time_point now);
     void check_lost(Clock::time_point now);
     void break_pool(std::exception_ptr why) noexcept;
+    void stop_workers(Runtime& rt) noexcept;
     void finish(Runtime& rt, bool disconnect) noexcept;
 
     // Fixed before the workers start.

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -23,7 +24,7 @@ std::string host_name() {
     return buf;
 }
 
-std::string run_call(const std::string& msg, int rank);
+std::string run_call(const std::string& msg, int rank) noexcept;
 
 class Server final : public Link {
 public:
@@ -65,13 +66,30 @@ public:
         while (!calls_.empty()) {
             std::string msg = std::move(calls_.front());
             calls_.pop_front();
-            running_.store(true, std::memory_order_relaxed);
-            rt.mpi_mutex().unlock();
-            std::string reply = run_call(msg, rank_);
-            rt.mpi_mutex().lock();
-            running_.store(false, std::memory_order_relaxed);
-            rt.isend(comm_, client_, kTagResult, std::move(reply));
+            std::string reply;
+            {
+                running_.store(true, std::memory_order_relaxed);
+                rt.mpi_mutex().unlock();
+                struct Relock {  // whatever happens in the call, the MPI mutex is held again after
+                    Runtime& rt;
+                    std::atomic<bool>& running;
+                    ~Relock() {
+                        rt.mpi_mutex().lock();
+                        running.store(false, std::memory_order_relaxed);
+                    }
+                } relock{rt, running_};
+                reply = run_call(msg, rank_);
+            }
             progress = true;
+            if (reply.empty()) continue;  // not even its id could be read: nobody to answer
+            try {
+                rt.isend(comm_, client_, kTagResult, std::move(reply));
+                // A reply too big to be sent eagerly moves only while this thread calls MPI: let it
+                // arrive before the next call runs, or it would wait for that whole call.
+                if (!calls_.empty()) rt.flush_sends();
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "aio::mpi: worker rank %d cannot send a reply: %s\n", rank_, e.what());
+            }
         }
         if (stop_) {
             stop_heartbeats(rt);
@@ -96,8 +114,12 @@ private:
             case kTagWelcome: {
                 mp::Reader r(buf);
                 const auto lost_after = std::chrono::milliseconds(r.get<int64_t>());
-                std::lock_guard lk(m_);
-                heartbeat_ = std::max<Clock::duration>(lost_after / 5, std::chrono::milliseconds(10));
+                {
+                    std::lock_guard lk(m_);
+                    heartbeat_ = std::max<Clock::duration>(lost_after / 5, std::chrono::milliseconds(10));
+                    ++heartbeat_gen_;  // the heartbeat thread is sleeping the default period: cut it short
+                }
+                cv_.notify_all();
                 return;
             }
             case kTagTask:
@@ -116,7 +138,11 @@ private:
         std::unique_lock lk(m_);
         for (;;) {
             const auto period = heartbeat_;
-            if (cv_.wait_for(lk, period, [&] { return hb_stop_; })) return;
+            const auto gen = heartbeat_gen_;
+            if (cv_.wait_for(lk, period, [&] { return hb_stop_ || heartbeat_gen_ != gen; })) {
+                if (hb_stop_) return;
+                continue;
+            }
             if (!running_.load(std::memory_order_relaxed)) continue;
             lk.unlock();
             {
@@ -160,6 +186,7 @@ private:
     bool released_ = false;
     bool hb_stop_ = false;
     Clock::duration heartbeat_ = std::chrono::seconds(1);
+    uint64_t heartbeat_gen_ = 0;
     std::atomic<bool> running_{false};
     std::thread heartbeat_thread_;
 
@@ -170,9 +197,14 @@ private:
     bool released_flag_ = false;
 };
 
-/// One call's reply: the id, then the outcomes (or why the call could not run at all).
-std::string run_call(const std::string& msg, int rank) {
+/// One call's reply: the id, then the outcomes (or why the call could not run at all). Empty if
+/// the message has no id. Never throws.
+std::string run_call(const std::string& msg, int rank) noexcept {
     mp::Reader in(msg);
+    if (in.remaining() < sizeof(uint64_t)) {
+        std::fprintf(stderr, "aio::mpi: worker rank %d got a call of %zu bytes, too short for an id\n", rank, msg.size());
+        return {};
+    }
     const auto id = in.get<uint64_t>();
     mp::Writer out;
     out.put(id);
@@ -187,10 +219,15 @@ std::string run_call(const std::string& msg, int rank) {
                         ": register it with AIO_MPI_REGISTER at namespace scope, so that every rank has it");
         out.put<uint8_t>(kReplyRan);
         entry(chunk, in, out);
-    } catch (const std::exception& e) {
+    } catch (...) {
         out.buffer().resize(mark);
         out.put<uint8_t>(kReplyError);
-        out.put(std::string(e.what()));
+        out.put(mp::exception_type_name(std::current_exception()) + ": " + mp::exception_message(std::current_exception()));
+    }
+    if (out.size() > static_cast<size_t>(INT_MAX)) {  // one MPI message carries at most 2 GiB
+        out.buffer().resize(mark);
+        out.put<uint8_t>(kReplyError);
+        out.put(std::string("aio::mpi: the reply takes more than 2 GiB, more than one MPI message carries"));
     }
     return out.take();
 }
@@ -208,8 +245,13 @@ void serve(MPI_Comm comm, int client, bool disconnect) {
     auto& rt = Runtime::get();
     auto s = std::make_shared<Server>(comm, client, disconnect);
     rt.post([s, &rt] {
-        s->start(rt);
-        rt.add(s);
+        try {
+            s->start(rt);
+            rt.add(s);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "aio::mpi: this worker cannot greet its client: %s\n", e.what());
+            s->close_at_exit(rt);  // releases the serving thread
+        }
     });
     s->wait_released();
 }

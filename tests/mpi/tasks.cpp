@@ -4,7 +4,10 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <fstream>
 #include <stdexcept>
+#include <thread>
 
 #include "aio/mpi/task.hpp"
 
@@ -39,6 +42,14 @@ int die_now(int) {
     return 0;
 }
 int late_task(int x) { return x + 1; }
+int nap_ms(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+}
+int touch(std::string path) {
+    std::ofstream(path) << "x";
+    return 1;
+}
 int unregistered_task(int x) { return x; }
 
 }  // namespace aio_mpi_test
@@ -50,3 +61,5 @@ AIO_MPI_REGISTER(aio_mpi_test::echo);
 AIO_MPI_REGISTER(aio_mpi_test::block_until_released);
 AIO_MPI_REGISTER(aio_mpi_test::worker_pid);
 AIO_MPI_REGISTER(aio_mpi_test::die_now);
+AIO_MPI_REGISTER(aio_mpi_test::nap_ms);
+AIO_MPI_REGISTER(aio_mpi_test::touch);

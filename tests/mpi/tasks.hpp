@@ -19,6 +19,10 @@ int worker_pid(int);
 int die_now(int);
 /// Registered at run time by the client only (its workers never register it).
 int late_task(int x);
+/// Sleeps ms milliseconds (a long task), returns ms.
+int nap_ms(int ms);
+/// Creates the file `path`; returns 1.
+int touch(std::string path);
 /// Never registered anywhere.
 int unregistered_task(int x);
 

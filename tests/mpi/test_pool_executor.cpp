@@ -208,6 +208,40 @@ TEST(MPIPool, ShutdownOfAPoolNeverUsedSpawnsNothing) {
     MPIPoolExecutor ex(4);
     ex.shutdown(true);
     EXPECT_THROW((void)ex.submit(square, 1), aio::RuntimeError);
+    EXPECT_THROW(ex.bootup(), aio::RuntimeError);  // mpi4py: "cannot bootup after shutdown"
+    EXPECT_THROW((void)ex.num_workers(), aio::RuntimeError);
+}
+
+TEST(MPIPool, AShortLostAfterDoesNotLoseAWorkerBusyWithALongTask) {
+    aio::mpi::PoolOptions o;
+    o.max_workers = 1;
+    o.lost_after = std::chrono::milliseconds(400);  // heartbeats every 80 ms from the first call on
+    MPIPoolExecutor ex(o);
+    EXPECT_EQ(ex.submit(nap_ms, 1500).result(), 1500);
+    EXPECT_EQ(ex.submit(square, 3).result(), 9);
+}
+
+TEST(MPIPool, AMapNeverIteratedStillRunsEveryCall) {
+    char tmpl[] = "/tmp/aio-mpi-touch-XXXXXX";
+    const std::filesystem::path dir = mkdtemp(tmpl);
+    std::vector<std::string> paths;
+    for (int i = 0; i < 40; ++i) paths.push_back((dir / std::to_string(i)).string());
+    {
+        MPIPoolExecutor ex(2);
+        (void)ex.map(touch, paths, {.chunksize = 3});  // for its effects, as Python's executor.map(f, xs)
+        ex.shutdown(true);
+    }
+    for (const auto& p : paths) EXPECT_TRUE(std::filesystem::exists(p)) << p;
+    std::filesystem::remove_all(dir);
+}
+
+TEST(MPIPool, ShutdownFromADoneCallbackDoesNotDeadlock) {
+    MPIPoolExecutor ex(1);
+    auto f = ex.submit(square, 5);
+    f.add_done_callback([&ex] { ex.shutdown(true); });  // runs on the MPI progress thread: must not wait for itself
+    EXPECT_EQ(f.result(), 25);
+    ex.shutdown(true);
+    EXPECT_THROW((void)ex.submit(square, 1), aio::RuntimeError);
 }
 
 TEST(MPIPool, A64MiBArgumentMakesTheRoundTrip) {
@@ -293,6 +327,8 @@ TEST(MPIPool, BadOptionsAreRefused) {
     EXPECT_THROW(MPIPoolExecutor(0), std::invalid_argument);
     aio::mpi::PoolOptions o;
     o.lost_after = std::chrono::milliseconds(0);
+    EXPECT_THROW(MPIPoolExecutor{o}, std::invalid_argument);
+    o.lost_after = std::chrono::milliseconds::max();  // "never" would overflow the clock arithmetic
     EXPECT_THROW(MPIPoolExecutor{o}, std::invalid_argument);
     MPIPoolExecutor ex(1);
     std::vector<int> xs{1};

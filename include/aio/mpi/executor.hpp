@@ -187,8 +187,9 @@ class Client;  // src/mpi: the client side of one executor, driven by the progre
 /// What map() and starmap() return: a single-pass range of results, in input order or (with
 /// unordered) as their chunks complete. Iterating blocks the calling thread; a task's exception
 /// is thrown when its result is reached, as Python's map does (and a chunk that could not run —
-/// a broken pool, a timeout — throws at its first item). Destroying it, or leaving the loop
-/// early, cancels the chunks not yet sent (as closing Python's generator does).
+/// a broken pool, a timeout — throws at its first item). Leaving a started iteration early
+/// cancels the chunks not yet sent (as closing Python's generator does); a result never iterated
+/// lets every call run.
 template <class R>
 class MapResult {
 public:
@@ -203,7 +204,10 @@ public:
     MapResult(MapResult&&) noexcept = default;
     MapResult& operator=(MapResult&&) = delete;
     ~MapResult() {
-        for (auto& f : chunks_) f.cancel();  // a no-op for those already sent or done
+        // As closing Python's generator: only a started iteration cancels what is left, so that a
+        // map called for its effects alone still runs every call.
+        if (started_)
+            for (auto& f : chunks_) f.cancel();  // a no-op for those already sent or done
     }
 
     class iterator {
@@ -237,6 +241,7 @@ private:
         if (chunk_ < chunks_.size() && ++item_ < results_[chunk_]->values.size()) return true;
         item_ = 0;
         if (ac_) {
+            started_ = true;
             auto f = ac_->next();
             if (!f) return false;
             chunk_ = index_of_.at(f.state_ptr());
@@ -349,7 +354,12 @@ private:
             out->errors.resize(n);
             chunks.push_back(ConcurrentFuture<void>::create());
             results.push_back(out);
-            submit_raw(name, true, std::make_unique<detail::ChunkSink<R>>(chunks.back(), std::move(out), w.take()));
+            try {
+                submit_raw(name, true, std::make_unique<detail::ChunkSink<R>>(chunks.back(), std::move(out), w.take()));
+            } catch (...) {
+                for (auto& f : chunks) f.cancel();  // the chunks already queued are not wanted without the rest
+                throw;
+            }
         }
         return MapResult<R>(std::move(chunks), std::move(results), calls.size(), options.unordered, deadline);
     }
