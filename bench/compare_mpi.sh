@@ -6,7 +6,9 @@
 #   map:     MAP_N tiny tasks with chunksize CHUNK (tasks per second)
 #   each both ways of getting workers: spawned from a singleton (2 workers), and a job of
 #   `mpiexec -n 3` (rank 0 the client, 2 workers).
-# Then the progress threads' CPU (aiocpp): idle for 1 s, and while waiting on a 1 s task.
+# Then E21 on 2 ranks beside aio::mp::Pool(2) on the same cores (speed-ups over one process, both
+# pools already started), and the progress threads' CPU (aiocpp): idle for 1 s, and while waiting
+# on a 1 s task.
 # Usage: bench/compare_mpi.sh [ROUNDS]    (AIO_MPI_MICRO=path skips the release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +42,9 @@ for r in $(seq "$ROUNDS"); do
   run py_map_spawn "$PY" bench/py_mpi_peer.py --workers 2 map "$MAP_N" "$CHUNK"
   run aio_map_job mpiexec -n 3 "$A" map "$MAP_N" "$CHUNK"
   run py_map_job mpiexec -n 3 "$PY" -m mpi4py.futures bench/py_mpi_peer.py map "$MAP_N" "$CHUNK"
+  "$A" --workers 2 e21 "${E21_N:-2000001}" > "$TMP/e21.out"
+  awk '/e21_speedup_pool/ {print $2}' "$TMP/e21.out" >> "$TMP/e21_pool"
+  awk '/e21_speedup_mpi/ {print $2}' "$TMP/e21.out" >> "$TMP/e21_mpi"
 done
 median() { sort -g "$TMP/$1" | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 echo
@@ -53,6 +58,8 @@ for way in spawn job; do
   a=$(median aio_map_$way); p=$(median py_map_$way)
   printf "%-34s %14s %14s %9.1fx\n" "map tasks/s, chunk $CHUNK ($way)" "$a" "$p" "$(echo "$a / $p" | bc -l)"
 done
+p=$(median e21_pool); m=$(median e21_mpi)
+printf "%-34s %14s %14s %9.1f%%\n" "E21 speed-up, 2 workers" "mpi $m" "mp::Pool $p" "$(echo "($m - $p) / $p * 100" | bc -l)"
 echo
 echo "aiocpp progress threads' CPU (percent of one core):"
 "$A" --workers 2 cpu

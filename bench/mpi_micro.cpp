@@ -6,6 +6,9 @@
 //   aio_mpi_micro map N CHUNK        map over N tiny tasks with that chunksize: tasks per second
 //   aio_mpi_micro cpu                CPU of the client and the workers: idle for 1 s, then while
 //                                    waiting on a task that sleeps 1 s (percent of one core)
+//   aio_mpi_micro e21 N              E21's primes below N in two halves: one process, then
+//                                    aio::mp::Pool(2) and the MPI executor's 2 workers, both
+//                                    already started: the speed-ups over one process
 //   --workers W (singleton only)     workers to spawn (default 2)
 #include <sys/resource.h>
 #include <unistd.h>
@@ -19,11 +22,23 @@
 #include <thread>
 #include <vector>
 
+#include "aio/mp/pool.hpp"
 #include "aio/mpi/executor.hpp"
 
 namespace {
 
 int tiny(int x) { return x + 1; }
+/// E21's task: the primes in [lo, hi), by the seed's trial division.
+long count_primes(int lo, int hi) {
+    long count = 0;
+    for (int n = lo; n < hi; ++n) {
+        bool prime = n >= 2;
+        for (int d = 2; d * d <= n && prime; ++d) prime = n % d != 0;
+        count += prime;
+    }
+    return count;
+}
+
 int nap(int ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     return ms;
@@ -53,6 +68,7 @@ double cpu_of(int pid) {
 
 AIO_MPI_REGISTER(tiny);
 AIO_MPI_REGISTER(nap);
+AIO_MPI_REGISTER(count_primes);
 
 int main(int argc, char** argv) {
     aio::mpi::freeze_support();
@@ -63,7 +79,7 @@ int main(int argc, char** argv) {
         args.erase(args.begin(), args.begin() + 2);
     }
     if (args.empty()) {
-        std::fprintf(stderr, "usage: aio_mpi_micro [--workers W] latency N | map N CHUNK | cpu\n");
+        std::fprintf(stderr, "usage: aio_mpi_micro [--workers W] latency N | map N CHUNK | cpu | e21 N\n");
         return 2;
     }
     const bool under_mpiexec = std::getenv("OMPI_COMM_WORLD_SIZE") && std::atoi(std::getenv("OMPI_COMM_WORLD_SIZE")) > 1;
@@ -115,6 +131,25 @@ int main(int argc, char** argv) {
         t0 = now_s();
         (void)ex->submit(nap, 1000).result();
         report("waiting_1s_task", a, snapshot(), now_s() - t0);
+    } else if (args[0] == "e21") {
+        const int n = args.size() > 1 ? std::stoi(args[1]) : 2'000'001;
+        const int mid = n / 2;
+        std::vector<std::tuple<int, int>> halves{{2, mid}, {mid, n}};
+        double t0 = now_s();
+        const long one = count_primes(2, n);
+        const double t_one = now_s() - t0;
+        aio::mp::Pool pool(2);
+        (void)pool.apply(count_primes, 2, 3);  // the workers are up
+        t0 = now_s();
+        long by_pool = 0;
+        for (long c : pool.starmap(count_primes, halves, 1)) by_pool += c;
+        const double t_pool = now_s() - t0;
+        t0 = now_s();
+        long by_mpi = 0;
+        for (long c : ex->starmap(count_primes, halves)) by_mpi += c;
+        const double t_mpi = now_s() - t0;
+        if (by_pool != one || by_mpi != one) return 1;
+        std::printf("e21_speedup_pool %.3f\ne21_speedup_mpi %.3f\n", t_one / t_pool, t_one / t_mpi);
     } else {
         std::fprintf(stderr, "unknown mode %s\n", args[0].c_str());
         return 2;
