@@ -17,6 +17,8 @@
 #include <gtest/gtest.h>
 
 #include "aio/core/run.hpp"
+#include "aio/core/sleep.hpp"
+#include "aio/core/task.hpp"
 #include "aio/mpi/executor.hpp"
 #include "tasks.hpp"
 
@@ -304,11 +306,60 @@ TEST(MPIPool, AKilledWorkerFailsItsCallsAndBreaksThePoolInBoundedTime) {
 TEST(MPIPool, RunInExecutorAwaitsFromACoroutine) {
     MPIPoolExecutor ex(1);
     const int r = aio::run([&]() -> aio::Task<int> {
-        const int a = co_await aio::mpi::run_in_executor(ex, square, 5);
-        const int b = co_await aio::mpi::run_in_executor(ex, square, 6);
+        const int a = co_await aio::run_in_executor(ex, square, 5);  // as with a process pool
+        const int b = co_await aio::run_in_executor(&ex, square, 6);
         co_return a + b;
     }());
     EXPECT_EQ(r, 61);
+}
+
+TEST(MPIPool, ACoroutineIteratesAMapWithoutBlockingItsLoop) {
+    MPIPoolExecutor ex(2);
+    std::vector<int> xs(300);
+    std::iota(xs.begin(), xs.end(), 0);
+    auto [ordered, unordered, loop_turns] = aio::run([&]() -> aio::Task<std::tuple<std::vector<int>, std::vector<int>, int>> {
+        int ticks = 0;
+        bool done = false;
+        // A task beside the iteration: it runs while the chunks are awaited.
+        auto tick = [&]() -> aio::Task<void> {  // named: the coroutine reads its captures through it
+            while (!done) {
+                ++ticks;
+                co_await aio::sleep(std::chrono::milliseconds(0));
+            }
+        };
+        auto ticker = aio::create_task(tick());
+        std::vector<int> a, b;
+        auto in_order = aio::mpi::aiter(ex.map(square, xs, {.chunksize = 7}));
+        while (auto v = co_await in_order.next()) a.push_back(*v);
+        auto any_order = aio::mpi::aiter(ex.map(square, xs, {.chunksize = 7, .unordered = true}));
+        while (auto v = co_await any_order.next()) b.push_back(*v);
+        done = true;
+        co_await ticker;
+        co_return std::tuple{a, b, ticks};
+    }());
+    std::vector<int> want;
+    for (int x : xs) want.push_back(x * x);
+    EXPECT_EQ(ordered, want);
+    std::sort(unordered.begin(), unordered.end());
+    EXPECT_EQ(unordered, want);
+    EXPECT_GT(loop_turns, 1);
+}
+
+TEST(MPIPool, ACoroutineMapRaisesAtTheFailingItem) {
+    MPIPoolExecutor ex(1);
+    std::vector<std::tuple<int, int>> args{{0, 2}, {1, 2}, {2, 2}, {3, 2}};
+    std::vector<int> got;
+    bool raised = aio::run([&]() -> aio::Task<bool> {
+        auto gen = aio::mpi::aiter(ex.starmap(fail_on, args, {.chunksize = 3}));
+        try {
+            while (auto v = co_await gen.next()) got.push_back(*v);
+        } catch (const aio::mpi::RemoteError& e) {
+            co_return e.message() == "bad 2";
+        }
+        co_return false;
+    }());
+    EXPECT_TRUE(raised);
+    EXPECT_EQ(got, (std::vector<int>{0, 1}));
 }
 
 TEST(MPIPool, AWorkerWhoseMainForgotFreezeSupportBreaksThePoolWithTheReason) {

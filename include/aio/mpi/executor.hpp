@@ -19,6 +19,7 @@
 #include <mpi.h>
 
 #include <chrono>
+#include <concepts>
 #include <map>
 #include <memory>
 #include <optional>
@@ -27,7 +28,11 @@
 #include <utility>
 #include <vector>
 
+#include "aio/core/async_generator.hpp"
 #include "aio/core/executor.hpp"
+#include "aio/core/task.hpp"
+#include "aio/core/timeout.hpp"
+#include "aio/core/wait.hpp"
 #include "aio/mpi/errors.hpp"
 #include "aio/mpi/task.hpp"
 #include "aio/threads/bridge.hpp"
@@ -195,7 +200,7 @@ class MapResult {
 public:
     MapResult(std::vector<ConcurrentFuture<void>> chunks, std::vector<std::shared_ptr<detail::ChunkResults<R>>> results,
               size_t items, bool unordered, std::optional<aio::detail::SteadyTime> deadline)
-        : chunks_(std::move(chunks)), results_(std::move(results)), items_(items), deadline_(deadline) {
+        : chunks_(std::move(chunks)), results_(std::move(results)), items_(items), unordered_(unordered), deadline_(deadline) {
         if (unordered) {
             for (size_t c = 0; c < chunks_.size(); ++c) index_of_.emplace(chunks_[c].state_ptr(), c);
             ac_ = std::make_unique<ConcurrentAsCompleted<void>>(chunks_, deadline_);
@@ -264,9 +269,13 @@ private:
         return r;
     }
 
+    template <class U>
+    friend AsyncGenerator<U> aiter(MapResult<U> results);
+
     std::vector<ConcurrentFuture<void>> chunks_;
     std::vector<std::shared_ptr<detail::ChunkResults<R>>> results_;
     size_t items_;
+    bool unordered_;
     std::optional<aio::detail::SteadyTime> deadline_;
     std::unique_ptr<ConcurrentAsCompleted<void>> ac_;
     std::unordered_map<const void*, size_t> index_of_;
@@ -274,6 +283,56 @@ private:
     size_t item_ = 0;
     bool started_ = false;
 };
+
+namespace detail {
+inline Task<size_t> chunk_done(Future<void> f, size_t chunk) {
+    co_await std::move(f);
+    co_return chunk;
+}
+}  // namespace detail
+
+/// A map's results for a coroutine (Python: `async for` over the results): each chunk is awaited
+/// on the running loop, which goes on meanwhile; in input order, or as chunks complete with
+/// unordered; the map's timeout throws aio::TimeoutError. Destroying the generator early cancels
+/// the chunks not yet sent.
+///
+///     auto results = aio::mpi::aiter(ex.map(f, xs, {.chunksize = 100}));
+///     while (auto r = co_await results.next()) use(*r);
+template <class R>
+AsyncGenerator<R> aiter(MapResult<R> m) {
+    m.started_ = true;
+    std::vector<Future<void>> waits;
+    waits.reserve(m.chunks_.size());
+    for (auto& f : m.chunks_) waits.push_back(wrap_future(f));
+    auto left = [&m] {
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(*m.deadline_ - std::chrono::steady_clock::now());
+    };
+    std::vector<size_t> order;  // chunk indices, in the order to yield them
+    if (!m.unordered_) {
+        for (size_t c = 0; c < waits.size(); ++c) {
+            if (m.deadline_) co_await aio::wait_for(std::move(waits[c]), left());
+            else co_await std::move(waits[c]);
+            auto& out = *m.results_[c];
+            for (size_t k = 0; k < out.values.size(); ++k) {
+                if (out.errors[k]) std::rethrow_exception(out.errors[k]);
+                co_yield std::move(*out.values[k]);
+            }
+        }
+        co_return;
+    }
+    std::vector<Task<size_t>> done;
+    done.reserve(waits.size());
+    for (size_t c = 0; c < waits.size(); ++c) done.push_back(detail::chunk_done(std::move(waits[c]), c));
+    auto completions = m.deadline_ ? aio::as_completed(std::move(done), left()) : aio::as_completed(std::move(done));
+    for (auto next : completions) {
+        const size_t c = co_await std::move(next);
+        auto& out = *m.results_[c];
+        for (size_t k = 0; k < out.values.size(); ++k) {
+            if (out.errors[k]) std::rethrow_exception(out.errors[k]);
+            co_yield std::move(*out.values[k]);
+        }
+    }
+}
 
 /// The interface both MPI executors share (mpi4py.futures' executors, concurrent.futures.Executor).
 class MPIExecutorBase : public aio::Executor {
@@ -387,12 +446,24 @@ public:
     explicit operator bool() const noexcept { return client_ != nullptr; }
 };
 
+}  // namespace aio::mpi
+
+namespace aio {
+
 /// loop.run_in_executor(mpi_executor, fn, *args): runs fn(args...) on a worker rank and awaits
-/// it without blocking the loop. Cancelling the awaiting task cancels the call if it was not yet
-/// sent.
-template <class R, class... P, class... A>
-[[nodiscard]] auto run_in_executor(MPIExecutorBase& executor, R (*fn)(P...), A&&... args) {
+/// it without blocking the loop, as with a process pool. Cancelling the awaiting task cancels the
+/// call if it was not yet sent.
+template <class E, class R, class... P, class... A>
+    requires std::derived_from<E, mpi::MPIExecutorBase>
+[[nodiscard]] auto run_in_executor(E& executor, R (*fn)(P...), A&&... args) {
     return wrap_future(executor.submit(fn, std::forward<A>(args)...));
 }
+/// run_in_executor with a pointer to an MPI executor.
+template <class E, class R, class... P, class... A>
+    requires std::derived_from<E, mpi::MPIExecutorBase>
+[[nodiscard]] auto run_in_executor(E* executor, R (*fn)(P...), A&&... args) {
+    if (!executor) throw std::invalid_argument("run_in_executor: null MPI executor");
+    return wrap_future(executor->submit(fn, std::forward<A>(args)...));
+}
 
-}  // namespace aio::mpi
+}  // namespace aio
