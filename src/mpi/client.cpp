@@ -260,10 +260,9 @@ bool Client::poll(Runtime& rt, Clock::time_point now) {
 }
 
 void Client::on_message(Runtime&, int source, int tag, const std::string& buf, Clock::time_point now) {
-    size_t wi = workers_.size();
-    for (size_t i = 0; i < workers_.size(); ++i)
-        if (workers_[i].rank == source) wi = i;
-    if (wi == workers_.size()) return;  // not one of ours (cannot happen on our own communicator)
+    // Workers are the ranks in order, less the client's own in a CommExecutor: no search per reply.
+    const size_t wi = static_cast<size_t>(spawned_ || source < self_ ? source : source - 1);
+    if (source < 0 || wi >= workers_.size() || workers_[wi].rank != source) return;  // not one of ours
     Worker& w = workers_[wi];
     w.last_heard = now;
     mp::Reader r(buf);
